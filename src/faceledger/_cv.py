@@ -1,0 +1,19 @@
+"""Import OpenCV with FaceLedger's decoder limit in place.
+
+OpenCV reads ``OPENCV_IO_MAX_IMAGE_PIXELS`` once, the first time it decodes an
+image, so the limit is put in the environment before :mod:`cv2` is imported
+(an operator's own setting wins). Every FaceLedger module imports OpenCV from here.
+"""
+
+from __future__ import annotations
+
+import os
+
+#: The default pixel cap of every image input (40 megapixels).
+DEFAULT_MAX_PIXELS = 40_000_000
+
+os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(DEFAULT_MAX_PIXELS))
+
+import cv2  # noqa: E402
+
+__all__ = ["DEFAULT_MAX_PIXELS", "cv2"]

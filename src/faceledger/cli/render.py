@@ -1,0 +1,58 @@
+"""Rendering helpers shared by CLI commands: JSON views of results and error mapping."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, is_dataclass
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from faceledger.errors import ConfigError, FaceLedgerError, InputError, ModelError
+
+__all__ = ["EXIT_CODES", "console", "err_console", "exit_for", "to_jsonable"]
+
+console = Console()
+err_console = Console(stderr=True)
+
+#: Exit codes of every command (documented in docs/cli.md):
+#: 0 success (for ``verify``: same person), 1 ``verify`` ran but found different people,
+#: 2 bad input, 3 model or backend problem, 4 configuration problem, 5 other FaceLedger error.
+EXIT_CODES = {"ok": 0, "no_match": 1, "input": 2, "model": 3, "config": 4, "other": 5}
+
+
+def exit_for(exc: FaceLedgerError) -> int:
+    if isinstance(exc, InputError):
+        return EXIT_CODES["input"]
+    if isinstance(exc, ModelError):
+        return EXIT_CODES["model"]
+    if isinstance(exc, ConfigError):
+        return EXIT_CODES["config"]
+    return EXIT_CODES["other"]
+
+
+def fail(exc: FaceLedgerError) -> typer.Exit:
+    """Print ``exc`` as one clear line on stderr and return the Exit to raise."""
+    err_console.print(f"[bold red]error[/] [dim]({exc.code})[/]: {exc.message}", highlight=False)
+    return typer.Exit(exit_for(exc))
+
+
+def to_jsonable(value: Any) -> Any:
+    """Dataclasses, tuples and numpy scalars to plain JSON values (NaN becomes null)."""
+    if is_dataclass(value) and not isinstance(value, type):
+        value = {k: v for k, v in asdict(value).items() if k != "vector"}
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):
+        value = value.item()
+    if isinstance(value, float):
+        return None if math.isnan(value) else round(value, 6)
+    return value
+
+
+def print_json(value: Any) -> None:
+    typer.echo(json.dumps(to_jsonable(value), indent=2))

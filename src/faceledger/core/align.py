@@ -1,0 +1,74 @@
+"""Five-point similarity alignment to the canonical 112x112 ArcFace-style crop.
+
+The similarity transform (rotation, uniform scale, translation) that maps the
+detected landmarks onto a reference layout is estimated in closed form by least
+squares (Umeyama, 1991), then applied with :func:`cv2.warpAffine`.
+"""
+
+from __future__ import annotations
+
+from faceledger._cv import cv2
+import numpy as np
+
+__all__ = ["ARCFACE_112", "align_face", "similarity_transform"]
+
+#: Reference landmark positions in a 112x112 crop, in :mod:`faceledger.types`
+#: landmark order (image-left eye, image-right eye, nose, image-left mouth corner,
+#: image-right mouth corner). This is the layout ArcFace-style models (SFace,
+#: InsightFace's recognisers) are trained on.
+ARCFACE_112 = np.array(
+    [
+        [38.2946, 51.6963],
+        [73.5318, 51.5014],
+        [56.0252, 71.7366],
+        [41.5493, 92.3655],
+        [70.7299, 92.2041],
+    ],
+    dtype=np.float64,
+)
+
+
+def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Least-squares similarity transform mapping ``src`` points onto ``dst``.
+
+    Both are ``(n, 2)`` arrays with ``n >= 2``; rows holding ``nan`` are ignored.
+    Returns the 2x3 matrix ``M`` such that ``dst ~= M @ [x, y, 1]``.
+    """
+    src = np.asarray(src, dtype=np.float64)
+    dst = np.asarray(dst, dtype=np.float64)
+    keep = np.isfinite(src).all(axis=1) & np.isfinite(dst).all(axis=1)
+    src, dst = src[keep], dst[keep]
+    if len(src) < 2:
+        raise ValueError("a similarity transform needs at least two finite points")
+    mu_s, mu_d = src.mean(axis=0), dst.mean(axis=0)
+    s_c, d_c = src - mu_s, dst - mu_d
+    var_s = (s_c**2).sum() / len(src)
+    if var_s <= 1e-12:
+        raise ValueError("landmarks are degenerate (all points coincide)")
+    cov = d_c.T @ s_c / len(src)
+    u, sig, vt = np.linalg.svd(cov)
+    d = np.ones(2)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        d[1] = -1.0
+    rot = u @ np.diag(d) @ vt
+    scale = (sig * d).sum() / var_s
+    m = np.empty((2, 3))
+    m[:, :2] = scale * rot
+    m[:, 2] = mu_d - scale * rot @ mu_s
+    return m
+
+
+def align_face(
+    image: np.ndarray,
+    landmarks: np.ndarray,
+    size: int = 112,
+    reference: np.ndarray = ARCFACE_112,
+) -> np.ndarray:
+    """Warp ``image`` so that ``landmarks`` land on ``reference`` scaled to ``size``.
+
+    ``reference`` is given for a 112x112 crop and scaled by ``size / 112``.
+    Returns a ``(size, size, channels)`` array of the input's dtype and channel order.
+    """
+    dst = reference * (size / 112.0)
+    m = similarity_transform(landmarks, dst)
+    return cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)

@@ -1,0 +1,1 @@
+"""Backends: detectors and embedders behind small protocols, chosen by name."""
