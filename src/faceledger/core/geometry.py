@@ -4,32 +4,62 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["iou", "nms"]
+__all__ = ["intersection", "iou", "nms", "overlap_of_smaller"]
 
 
-def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU between each box of ``a`` ``(n, 4)`` and each of ``b`` ``(m, 4)``, boxes as x, y, w, h."""
+def intersection(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection areas between each box of ``a`` ``(n, 4)`` and of ``b`` ``(m, 4)`` (x, y, w, h)."""
     a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
     b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
     ax2, ay2 = a[:, 0] + a[:, 2], a[:, 1] + a[:, 3]
     bx2, by2 = b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
     iw = np.clip(np.minimum(ax2[:, None], bx2[None]) - np.maximum(a[:, 0:1], b[None, :, 0]), 0, None)
     ih = np.clip(np.minimum(ay2[:, None], by2[None]) - np.maximum(a[:, 1:2], b[None, :, 1]), 0, None)
-    inter = iw * ih
-    union = (a[:, 2] * a[:, 3])[:, None] + (b[:, 2] * b[:, 3])[None] - inter
+    return iw * ih
+
+
+def _areas(boxes: np.ndarray) -> np.ndarray:
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    return np.clip(boxes[:, 2], 0, None) * np.clip(boxes[:, 3], 0, None)
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection over union of each pair of boxes from ``a`` and ``b``."""
+    inter = intersection(a, b)
+    union = _areas(a)[:, None] + _areas(b)[None] - inter
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float = 0.4) -> np.ndarray:
-    """Indices of the boxes kept by greedy non-maximum suppression, best score first."""
+def overlap_of_smaller(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection over the smaller box's area (1.0 when one box lies inside the other)."""
+    inter = intersection(a, b)
+    smaller = np.minimum(_areas(a)[:, None], _areas(b)[None])
+    return np.where(smaller > 0, inter / np.maximum(smaller, 1e-12), 0.0)
+
+
+def nms(
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    threshold: float = 0.4,
+    containment: float | None = None,
+) -> np.ndarray:
+    """Indices kept by greedy non-maximum suppression, best score first.
+
+    A box is suppressed by a better one when their IoU exceeds ``threshold`` or,
+    if ``containment`` is given, when their intersection covers more than that
+    share of the smaller box (merges detections of one face found at two scales).
+    """
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
     keep: list[int] = []
     while order.size:
         i = int(order[0])
         keep.append(i)
-        if order.size == 1:
+        rest = order[1:]
+        if rest.size == 0:
             break
-        overlaps = iou(boxes[i : i + 1], boxes[order[1:]])[0]
-        order = order[1:][overlaps <= threshold]
+        drop = iou(boxes[i : i + 1], boxes[rest])[0] > threshold
+        if containment is not None:
+            drop |= overlap_of_smaller(boxes[i : i + 1], boxes[rest])[0] > containment
+        order = rest[~drop]
     return np.asarray(keep, dtype=np.int64)

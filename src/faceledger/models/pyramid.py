@@ -20,8 +20,10 @@ __all__ = ["pyramid_scales", "run_pyramid"]
 
 #: The smallest face (box width, pixels) the single-scale detector finds reliably.
 DETECTOR_MIN_FACE = 16.0
-#: The long side below which no further half-size level is added.
-SMALLEST_LONG_SIDE = 480
+#: A half-size level is added while the previous level's long side exceeds this (pixels).
+#: One YuNet pass finds faces from ~16 px up to ~700 px, so 640x480 needs one level and
+#: 1920x1080 two.
+SMALLEST_LONG_SIDE = 960
 
 
 def pyramid_scales(width: int, height: int, min_face_size: float) -> list[float]:
@@ -39,7 +41,8 @@ def run_pyramid(
     rgb: np.ndarray,
     options: DetectOptions,
     detect_once: Callable[[np.ndarray], Detections],
-    nms_threshold: float = 0.4,
+    nms_threshold: float = 0.3,
+    containment: float = 0.5,
 ) -> Detections:
     """Detect at every scale of the pyramid, map back to the input's pixels, merge."""
     h, w = rgb.shape[:2]
@@ -62,9 +65,6 @@ def run_pyramid(
     scores = np.concatenate([d.scores for d in found])
     keep = (scores >= options.score_threshold) & (boxes[:, 2] >= options.min_face_size)
     boxes, marks, scores = boxes[keep], marks[keep], scores[keep]
-    if len(found) > 1 and len(scores) > 1:
-        idx = nms(boxes, scores, nms_threshold)
-    else:
-        idx = np.argsort(-scores, kind="stable")
+    idx = nms(boxes, scores, nms_threshold, containment)
     idx = idx[: options.max_faces]
     return Detections(boxes[idx], marks[idx], scores[idx])

@@ -1,0 +1,365 @@
+"""Speed of detect + embed per photo: FaceLedger vs raw OpenCV vs face_recognition.
+
+All three run in this one process, on the same decoded RGB arrays, interleaved
+run by run (so drift hits all of them alike), with OpenCV limited to one and then
+two threads (``cv2.setNumThreads``; dlib uses one core whatever the setting).
+
+* FaceLedger: ``Engine().embed(image)`` — YuNet over the image pyramid, quality
+  (aligned crop + sharpness) per face, SFace on all faces in one batch.
+* raw OpenCV: ``cv2.FaceDetectorYN`` once at the native size (score 0.6, NMS 0.3,
+  faces narrower than 20 px dropped like FaceLedger's default), then
+  ``FaceRecognizerSF.alignCrop`` + ``feature`` per face, on the same model files.
+* face_recognition 1.3.0: ``face_locations`` (HOG, 1 upsample) + ``face_encodings``
+  (5-point landmarks, 1 jitter) — its defaults.
+
+Decoding is timed apart (FaceLedger: Pillow + EXIF transpose + SHA-256). Times
+are milliseconds, "median (p90)". Prints Markdown; run from the repository root::
+
+    .venv/bin/python bench/speed.py            # about 3 minutes on 2 cores
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import pstats
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import face_recognition as fr
+import numpy as np
+from _common import Stats, machine_rows, md_table, reproduce_command, stats_of, testdata_dir, time_call
+
+from faceledger import Engine
+from faceledger.core.align import align_face
+from faceledger.core.quality import quality_of
+from faceledger.media.image import DecodedImage, load_image
+from faceledger.models.pyramid import pyramid_scales
+from faceledger.models.yunet_sface import SFACE, YUNET
+from faceledger.types import Face
+
+MIN_FACE = 20.0  # FaceLedger's default DetectOptions.min_face_size, applied to raw OpenCV too
+PORTRAIT = "lfw/images/Jean_Charest/Jean_Charest_0001.jpg"
+
+
+@dataclass(frozen=True)
+class Scene:
+    """One benchmark photo: a name, how it was made, and its RGB pixels."""
+
+    name: str
+    how: str
+    rgb: np.ndarray
+
+
+def letterbox(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Scale ``rgb`` to fit ``width`` x ``height`` keeping its aspect ratio, centred on black."""
+    h, w = rgb.shape[:2]
+    s = min(width / w, height / h)
+    nw, nh = round(w * s), round(h * s)
+    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
+    out = np.zeros((height, width, 3), np.uint8)
+    x0, y0 = (width - nw) // 2, (height - nh) // 2
+    out[y0 : y0 + nh, x0 : x0 + nw] = cv2.resize(rgb, (nw, nh), interpolation=interp)
+    return out
+
+
+def build_scenes(root: Path) -> list[Scene]:
+    """The four photos of the per-photo table (decoded once with FaceLedger's loader)."""
+    def rgb(rel: str) -> np.ndarray:
+        return load_image(root / rel).rgb
+
+    how = "letterboxed: scaled to fit (area down / bilinear up), centred on black"
+    return [
+        Scene("640x480 portrait", f"LFW {Path(PORTRAIT).name} 250x250 -> 480x480, {how}",
+              letterbox(rgb(PORTRAIT), 640, 480)),
+        Scene("640x480 group", f"groups/facenetpytorch_multiface.jpg 1200x630 -> 640x336, {how}",
+              letterbox(rgb("groups/facenetpytorch_multiface.jpg"), 640, 480)),
+        Scene("1920x1080 portrait", f"groups/deepface_couple.jpg 2280x1588 -> 1551x1080, {how}",
+              letterbox(rgb("groups/deepface_couple.jpg"), 1920, 1080)),
+        Scene("1920x1080 group", f"groups/ultralight_10.jpg 1024x715 -> 1547x1080, {how}",
+              letterbox(rgb("groups/ultralight_10.jpg"), 1920, 1080)),
+    ]
+
+
+class RawOpenCV:
+    """The plain OpenCV recipe on FaceLedger's model files (checked by SHA-256)."""
+
+    def __init__(self) -> None:
+        self.det = cv2.FaceDetectorYN.create(str(YUNET.verified_path()), "", (320, 320), 0.6, 0.3, 5000)
+        self.rec = cv2.FaceRecognizerSF.create(str(SFACE.verified_path()), "")
+
+    def detect(self, bgr: np.ndarray) -> np.ndarray:
+        self.det.setInputSize((bgr.shape[1], bgr.shape[0]))
+        _, faces = self.det.detect(bgr)
+        if faces is None:
+            return np.zeros((0, 15), np.float32)
+        return faces[faces[:, 2] >= MIN_FACE]
+
+    def embed_rows(self, bgr: np.ndarray, rows: np.ndarray) -> list[np.ndarray]:
+        return [self.rec.feature(self.rec.alignCrop(bgr, row)) for row in rows]
+
+    def __call__(self, rgb: np.ndarray) -> int:
+        bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+        return len(self.embed_rows(bgr, self.detect(bgr)))
+
+
+def face_recognition_pipeline(rgb: np.ndarray) -> int:
+    """face_recognition's defaults: HOG with one upsample, then 5-point encodings."""
+    return len(fr.face_encodings(rgb, fr.face_locations(rgb)))
+
+
+def pipelines(engine: Engine, raw: RawOpenCV) -> dict[str, Callable[[Scene, DecodedImage], int]]:
+    """name -> callable(scene, decoded) returning the number of faces embedded."""
+    return {
+        "FaceLedger": lambda sc, dec: len(engine.embed(dec)),
+        "raw OpenCV": lambda sc, dec: raw(sc.rgb),
+        "face_recognition": lambda sc, dec: face_recognition_pipeline(sc.rgb),
+    }
+
+
+def time_scene(scene: Scene, decoded: DecodedImage, pipes: dict, runs: int) -> dict[str, tuple[Stats, int]]:
+    """Warm each pipeline up once, then time them round-robin ``runs`` times."""
+    faces = {name: fn(scene, decoded) for name, fn in pipes.items()}
+    samples: dict[str, list[float]] = {name: [] for name in pipes}
+    for _ in range(runs):
+        for name, fn in pipes.items():
+            t0 = time.perf_counter()
+            faces[name] = fn(scene, decoded)
+            samples[name].append(time.perf_counter() - t0)
+    return {name: (stats_of(samples[name]), faces[name]) for name in pipes}
+
+
+def per_photo(
+    scenes: list[Scene], engine: Engine, raw: RawOpenCV, threads: list[int], runs: int
+) -> tuple[list[list[object]], dict[tuple[str, int], float]]:
+    """Rows of the per-photo table, and FaceLedger/raw median ratios by (photo, threads)."""
+    pipes = pipelines(engine, raw)
+    decoded = [engine.load(sc.rgb) for sc in scenes]  # hashed once, outside the timing
+    rows, ratios = [], {}
+    for t in threads:
+        cv2.setNumThreads(t)
+        for sc, dec in zip(scenes, decoded):
+            print(f"  {sc.name}, {t} thread(s)", file=sys.stderr)
+            res = time_scene(sc, dec, pipes, runs)
+            (fl, nfl), (rw, nrw), (dl, ndl) = res["FaceLedger"], res["raw OpenCV"], res["face_recognition"]
+            vs_raw, vs_dlib = fl.median / rw.median, dl.median / fl.median
+            ratios[(sc.name, t)] = vs_raw
+            rows.append([
+                sc.name, t, fl.cell(), nfl, rw.cell(), nrw, dl.cell(), ndl,
+                f"{vs_dlib:.1f}x {'PASS' if vs_dlib >= 8 else 'FAIL'}",
+                f"{vs_raw:.2f}x {'PASS' if vs_raw <= 1.2 else 'FAIL'}",
+            ])
+    return rows, ratios
+
+
+def template_agreement(scene: Scene, engine: Engine, raw: RawOpenCV) -> float:
+    """Cosine between FaceLedger's and raw OpenCV's template of the first face (same model?)."""
+    ours = engine.embed(scene.rgb)
+    bgr = cv2.cvtColor(scene.rgb, cv2.COLOR_RGB2BGR)
+    theirs = raw.embed_rows(bgr, raw.detect(bgr))
+    if not ours or not theirs:
+        return float("nan")
+    v = theirs[0].ravel() / np.linalg.norm(theirs[0])
+    return float(np.dot(ours[0].vector, v))
+
+
+# -- batched embedding ------------------------------------------------------------------
+def lfw_faces(root: Path, engine: Engine, n: int) -> list[tuple[np.ndarray, Face]]:
+    """The first ``n`` LFW photos (sorted) with exactly one face: (rgb, face)."""
+    out = []
+    for path in sorted((root / "lfw/images").glob("*/*.jpg")):
+        img = engine.load(path)
+        faces = engine.detect(img, quality=False)
+        if len(faces) == 1:
+            out.append((img.rgb, faces[0]))
+        if len(out) == n:
+            break
+    return out
+
+
+def dlib_chips(items: list[tuple[np.ndarray, Face]]) -> list[np.ndarray]:
+    """dlib's own 150x150 chips (5-point predictor on FaceLedger's box, padding 0.25)."""
+    import dlib
+
+    chips = []
+    for rgb, face in items:
+        x, y, w, h = (int(round(v)) for v in face.box.as_tuple())
+        shape = fr.api.pose_predictor_5_point(rgb, dlib.rectangle(x, y, x + w, y + h))
+        chips.append(dlib.get_face_chip(rgb, shape, size=150, padding=0.25))
+    return chips
+
+
+def batch_rows(root: Path, engine: Engine, raw: RawOpenCV, threads: list[int], n_crops: int, runs: int):
+    """Faces per second: Engine.embed on a crowd photo, and embedders alone on N aligned crops."""
+    crowd = engine.load(root / "groups/ultralight_25.jpg")
+    crowd_faces = engine.detect(crowd)
+    crowd_bgr = cv2.cvtColor(crowd.rgb, cv2.COLOR_RGB2BGR)
+    rows_cv = np.array([[*f.box.as_tuple(), *np.ravel(f.landmarks), f.score] for f in crowd_faces], np.float32)
+    css = [(round(f.box.y), round(f.box.x + f.box.w), round(f.box.y + f.box.h), round(f.box.x))
+           for f in crowd_faces]
+    items = lfw_faces(root, engine, n_crops)
+    crops = [align_face(rgb, np.array(face.landmarks, np.float32)) for rgb, face in items]
+    crops_bgr = [np.ascontiguousarray(c[:, :, ::-1]) for c in crops]
+    chips = dlib_chips(items)
+    net = cv2.dnn.readNet(str(SFACE.verified_path()))
+
+    def sface_batch() -> None:
+        net.setInput(cv2.dnn.blobFromImages(crops, 1.0, (112, 112), (0, 0, 0), swapRB=False, crop=False))
+        net.forward()
+
+    def sface_single() -> None:
+        for c in crops:
+            net.setInput(cv2.dnn.blobFromImage(c, 1.0, (112, 112), (0, 0, 0), swapRB=False, crop=False))
+            net.forward()
+
+    nc, nf = len(crops), len(crowd_faces)
+    cases = [
+        (f"FaceLedger Engine.embed(photo), ultralight_25.jpg 1024x675 ({nf} faces, detection included)",
+         nf, lambda: engine.embed(crowd), 3),
+        (f"FaceLedger Engine.embed(photo, faces) — same {nf} faces, align + embed only",
+         nf, lambda: engine.embed(crowd, crowd_faces), 3),
+        (f"raw OpenCV alignCrop + feature per face — same {nf} faces",
+         nf, lambda: raw.embed_rows(crowd_bgr, rows_cv), 3),
+        (f"face_recognition.face_encodings on the same {nf} boxes (1 jitter)",
+         nf, lambda: fr.face_encodings(crowd.rgb, css), 2),
+        (f"SFace (cv2.dnn) alone, {nc} aligned LFW crops in one batch", nc, sface_batch, 3),
+        (f"SFace (cv2.dnn) alone, {nc} aligned LFW crops one at a time", nc, sface_single, 3),
+        (f"cv2.FaceRecognizerSF.feature alone, {nc} aligned crops one at a time", nc,
+         lambda: [raw.rec.feature(c) for c in crops_bgr], 3),
+        (f"dlib ResNet alone, {nc} dlib 150x150 chips in one call", nc,
+         lambda: fr.api.face_encoder.compute_face_descriptor(chips), 2),
+    ]
+    rows = []
+    for t in threads:
+        cv2.setNumThreads(t)
+        for label, n, fn, k in cases:
+            print(f"  batch: {label[:50]}..., {t} thread(s)", file=sys.stderr)
+            st = time_call(fn, runs=max(2, min(runs, k)))
+            rows.append([label, t, st.cell(), f"{n / (st.median / 1000):.0f}"])
+    return rows
+
+
+# -- decoding ---------------------------------------------------------------------------
+def decode_rows(root: Path, scenes: list[Scene], runs: int) -> list:
+    """Decode time of JPEG bytes: FaceLedger's loader vs Pillow (face_recognition) vs OpenCV."""
+    blobs = []
+    for sc in scenes:
+        ok, enc = cv2.imencode(".jpg", cv2.cvtColor(sc.rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
+        blobs.append((f"{sc.name} (JPEG q95, {len(enc) // 1024} KiB)", enc.tobytes()))
+    orig = (root / "groups/deepface_couple.jpg").read_bytes()
+    blobs.append((f"deepface_couple.jpg as shipped, 2280x1588 ({len(orig) // 1024} KiB)", orig))
+    rows = []
+    for label, data in blobs:
+        fl = time_call(lambda d=data: load_image(d), runs)
+        pil = time_call(lambda d=data: fr.load_image_file(io.BytesIO(d)), runs)
+        ocv = time_call(lambda d=data: cv2.cvtColor(
+            cv2.imdecode(np.frombuffer(d, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB), runs)
+        rows.append([label, fl.cell(), pil.cell(), ocv.cell()])
+    return rows
+
+
+# -- where FaceLedger's time goes -----------------------------------------------------------
+def attribution_rows(scene: Scene, engine: Engine, raw: RawOpenCV, runs: int) -> list:
+    """Time of each stage of Engine.embed, measured directly (no profiler), one photo."""
+    dec = engine.load(scene.rgb)
+    faces = engine.detect(dec)
+    marks = [np.array(f.landmarks, np.float32) for f in faces]
+    h, w = scene.rgb.shape[:2]
+    extra = [s for s in pyramid_scales(w, h, engine.detect_options.min_face_size) if s != 1.0]
+    det = cv2.FaceDetectorYN.create(str(YUNET.verified_path()), "", (320, 320), 0.3, 0.3, 5000)
+
+    def run_level(s: float) -> None:
+        lvl = cv2.resize(scene.rgb, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+        det.setInputSize((lvl.shape[1], lvl.shape[0]))
+        det.detect(cv2.cvtColor(lvl, cv2.COLOR_RGB2BGR))
+
+    boxes = np.array([f.box.as_tuple() for f in faces], np.float32)
+    stages = [
+        ("YuNet at native size (RGB->BGR + detect)", lambda: run_level(1.0)),
+        (f"extra pyramid levels {extra} (resize + RGB->BGR + detect)", lambda: [run_level(s) for s in extra]),
+        (f"quality crop for {len(faces)} face(s) (align_face + sharpness)",
+         lambda: [quality_of(f.box, m, align_face(scene.rgb, m)) for f, m in zip(faces, marks)]),
+        (f"SFace embedder, {len(faces)} face(s) in one batch (align + forward)",
+         lambda: engine.backend.embedder.embed(scene.rgb, boxes, np.array(marks))),
+        ("Engine.embed(photo), total", lambda: engine.embed(dec)),
+        ("raw OpenCV pipeline, total", lambda: raw(scene.rgb)),
+        ("(not in the table above) Engine.embed(ndarray): copy + SHA-256 of the pixels",
+         lambda: engine.load(scene.rgb)),
+    ]
+    return [[label, time_call(fn, runs).cell()] for label, fn in stages]
+
+
+def profile_text(scene: Scene, engine: Engine, calls: int = 5, top: int = 12) -> str:
+    """cProfile of ``calls`` Engine.embed calls on ``scene``: the top functions by own time."""
+    dec = engine.load(scene.rgb)
+    engine.embed(dec)
+    prof = cProfile.Profile()
+    prof.enable()
+    for _ in range(calls):
+        engine.embed(dec)
+    prof.disable()
+    buf = io.StringIO()
+    pstats.Stats(prof, stream=buf).strip_dirs().sort_stats("tottime").print_stats(top)
+    lines = [ln for ln in buf.getvalue().splitlines() if ln.strip()]
+    start = next(i for i, ln in enumerate(lines) if ln.lstrip().startswith("ncalls"))
+    return f"cProfile, {calls} calls of Engine.embed on {scene.name}, 1 thread:\n\n```\n" + \
+        "\n".join(lines[start:]) + "\n```"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=7, help="timed runs per measurement (after 1 warm-up)")
+    ap.add_argument("--threads", default="1,2", help="OpenCV thread counts to measure, comma-separated")
+    ap.add_argument("--crops", type=int, default=32, help="aligned LFW crops for the embedder-alone rows")
+    ap.add_argument("--profile", choices=["auto", "always", "never"], default="auto",
+                    help="profile FaceLedger where it is over 1.2x raw OpenCV (auto), always, or never")
+    args = ap.parse_args()
+    threads = [int(t) for t in args.threads.split(",")]
+    root = testdata_dir()
+    t_start = time.perf_counter()
+    engine, raw = Engine(), RawOpenCV()
+    scenes = build_scenes(root)
+
+    print("## Speed: detect + embed per photo\n")
+    print(md_table(["", ""], machine_rows()))
+    print(f"\nReproduce: `{reproduce_command()}`\n")
+    print("Photos (decoded once; every pipeline gets the same RGB array):\n")
+    print(md_table(["photo", "made from"], [[s.name, s.how] for s in scenes]))
+
+    rows, ratios = per_photo(scenes, engine, raw, threads, args.runs)
+    print(f"\nms per photo, median (p90) of {args.runs} interleaved runs after 1 warm-up; "
+          "'faces' = faces embedded.\nGoals: FaceLedger >= 8x faster than face_recognition; "
+          "FaceLedger <= 1.2x raw OpenCV.\n")
+    print(md_table(["photo", "threads", "FaceLedger", "faces", "raw OpenCV", "faces", "face_recognition",
+                    "faces", "face_recognition / FaceLedger (>= 8x)", "FaceLedger / raw (<= 1.2x)"], rows))
+    cos = template_agreement(scenes[0], engine, raw)
+    print(f"\nSame model check: cosine between FaceLedger's and raw OpenCV's template of the "
+          f"640x480 portrait = {cos:.4f}.")
+
+    print("\n### Batched embedding (faces per second)\n")
+    print(md_table(["what", "threads", "ms per call, median (p90)", "faces/s"],
+                   batch_rows(root, engine, raw, threads, args.crops, args.runs)))
+
+    cv2.setNumThreads(max(threads))
+    print(f"\n### Decoding, apart from the model time ({max(threads)} OpenCV threads; ms, median (p90))\n")
+    print(md_table(["JPEG bytes", "FaceLedger load_image (Pillow + EXIF + SHA-256)",
+                    "face_recognition.load_image_file (Pillow)", "cv2.imdecode + BGR->RGB"],
+                   decode_rows(root, scenes, args.runs)))
+
+    slow = [s for s in scenes if ratios.get((s.name, threads[0]), 0) > 1.2]
+    to_profile = scenes if args.profile == "always" else ([] if args.profile == "never" else slow)
+    cv2.setNumThreads(1)
+    for sc in to_profile:
+        print(f"\n### Where FaceLedger's time goes: {sc.name}, 1 thread (ms, median (p90))\n")
+        print(md_table(["stage", "ms"], attribution_rows(sc, engine, raw, args.runs)))
+        print("\n" + profile_text(sc, engine))
+    print(f"\nTotal runtime of this program: {time.perf_counter() - t_start:.0f} s.")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,200 @@
+"""Templates for many photos, with an on-disk cache so that reruns are fast.
+
+One template per photo: the face nearest the image centre (``face="center"``, the
+subject of a portrait). A photo where no face is found, or that cannot be decoded,
+is never dropped: it is recorded as a failure with the error's code, its row in
+the result is all zeros and ``ok`` is False, so protocols can score its pairs as
+non-matches and report them.
+
+The cache is one SQLite file (``templates.sqlite``) in a cache folder (default
+``$FACELEDGER_CACHE`` or ``~/.cache/faceledger``). A row is keyed by the photo's
+SHA-256, the model id and a *variant* string naming the detector, the face choice and
+the detection options, so a change to any of them never reuses stale templates.
+Failures are cached too (they are as deterministic as templates).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from faceledger.engine import Engine, FaceChoice
+from faceledger.errors import InputError
+
+__all__ = ["PhotoTemplates", "TemplateCache", "compute_templates", "default_cache_dir", "variant_of"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS templates (
+    sha256   TEXT NOT NULL,
+    model_id TEXT NOT NULL,
+    variant  TEXT NOT NULL,
+    vector   BLOB,            -- float32 little-endian, NULL on failure
+    error    TEXT,            -- an error code (e.g. no_face), NULL on success
+    PRIMARY KEY (sha256, model_id, variant)
+)
+"""
+
+
+def default_cache_dir() -> Path:
+    """``$FACELEDGER_CACHE`` if set, else ``~/.cache/faceledger``."""
+    return Path(os.environ.get("FACELEDGER_CACHE") or Path.home() / ".cache" / "faceledger")
+
+
+def variant_of(engine: Engine, face: FaceChoice) -> str:
+    """What besides the model id decides a template: detector, face choice, detection options."""
+    o = engine.detect_options
+    return (
+        f"detector={engine.info.detector};face={face};"
+        f"min_face={o.min_face_size:g};score={o.score_threshold:g};max_faces={o.max_faces}"
+    )
+
+
+class TemplateCache:
+    """Cached templates and failures in a SQLite file (created if missing)."""
+
+    def __init__(self, directory: str | os.PathLike | None = None) -> None:
+        self.directory = Path(directory) if directory is not None else default_cache_dir()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.path = self.directory / "templates.sqlite"
+        self._db = sqlite3.connect(self.path)
+        self._db.execute(_SCHEMA)
+        self._db.commit()
+
+    def load(self, model_id: str, variant: str) -> dict[str, np.ndarray | str]:
+        """Every cached entry of a model and variant: ``sha256 -> vector`` or ``sha256 -> error code``."""
+        rows = self._db.execute(
+            "SELECT sha256, vector, error FROM templates WHERE model_id = ? AND variant = ?",
+            (model_id, variant),
+        )
+        return {sha: (np.frombuffer(vec, "<f4").copy() if vec is not None else err) for sha, vec, err in rows}
+
+    def store(self, model_id: str, variant: str, entries: dict[str, np.ndarray | str]) -> None:
+        """Insert or replace entries (``sha256 -> vector`` or ``sha256 -> error code``) and commit."""
+        rows = [
+            (sha, model_id, variant, None, v) if isinstance(v, str)
+            else (sha, model_id, variant, np.asarray(v, "<f4").tobytes(), None)
+            for sha, v in entries.items()
+        ]
+        with self._db:
+            self._db.executemany("INSERT OR REPLACE INTO templates VALUES (?, ?, ?, ?, ?)", rows)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> TemplateCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass(frozen=True)
+class PhotoTemplates:
+    """One template per photo key, in the order asked for.
+
+    ``vectors`` is ``(n, dimension)`` float32 with unit rows where ``ok`` and zero
+    rows where not; ``failures`` maps each failed key to its error code.
+    ``cache_hits + computed == n``; ``seconds`` is the wall time of the whole call.
+    """
+
+    keys: tuple[str, ...]
+    sha256: tuple[str, ...]
+    vectors: np.ndarray
+    ok: np.ndarray
+    failures: dict[str, str]
+    model_id: str
+    cache_hits: int
+    computed: int
+    seconds: float
+
+    def index(self) -> dict[str, int]:
+        """``key -> row`` of :attr:`vectors`."""
+        return {k: i for i, k in enumerate(self.keys)}
+
+
+def _digest_all(root: Path, keys: Sequence[str]) -> list[str]:
+    return [hashlib.sha256((root / k).read_bytes()).hexdigest() for k in keys]
+
+
+def _one(engine: Engine, data: bytes, face: FaceChoice) -> np.ndarray | str:
+    try:
+        return engine.template(data, face=face).vector
+    except InputError as exc:  # no face, undecodable photo, ...: a counted failure, never dropped
+        return exc.code
+
+
+@contextmanager
+def _progress(enabled: bool, total: int, label: str) -> Iterator:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), disable=not enabled, transient=False) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda: bar.advance(task)
+
+
+def compute_templates(
+    engine: Engine,
+    root: str | os.PathLike,
+    keys: Sequence[str],
+    cache: TemplateCache | None = None,
+    face: FaceChoice = "center",
+    progress: bool = True,
+) -> PhotoTemplates:
+    """Templates of the photos ``root / key`` for every key, using and filling ``cache``.
+
+    ``face`` chooses the face in each photo (default: nearest the centre). New
+    entries are written to the cache every 256 photos, so an interrupted run keeps
+    its work. ``progress`` shows a rich progress bar on stderr.
+    """
+    start = time.perf_counter()
+    root = Path(root)
+    keys = tuple(keys)
+    shas = _digest_all(root, keys)
+    variant = variant_of(engine, face)
+    known = cache.load(engine.model_id, variant) if cache is not None else {}
+    results: dict[str, np.ndarray | str] = {s: known[s] for s in shas if s in known}
+    hits, pending = len(results), {}
+    todo = [(k, s) for k, s in zip(keys, shas) if s not in results]
+    with _progress(progress, len(todo), f"templates ({engine.model_id})") as advance:
+        for key, sha in todo:
+            if sha not in results:  # the same photo may appear under two keys
+                results[sha] = pending[sha] = _one(engine, (root / key).read_bytes(), face)
+            advance()
+            if cache is not None and len(pending) >= 256:
+                cache.store(engine.model_id, variant, pending)
+                pending = {}
+    if cache is not None and pending:
+        cache.store(engine.model_id, variant, pending)
+    return _assemble(keys, shas, results, engine, hits, len(todo), time.perf_counter() - start)
+
+
+def _assemble(
+    keys: tuple[str, ...],
+    shas: list[str],
+    results: dict[str, np.ndarray | str],
+    engine: Engine,
+    hits: int,
+    computed: int,
+    seconds: float,
+) -> PhotoTemplates:
+    dim = engine.info.dimension
+    vectors = np.zeros((len(keys), dim), np.float32)
+    ok = np.zeros(len(keys), bool)
+    failures = {}
+    for i, (key, sha) in enumerate(zip(keys, shas)):
+        r = results[sha]
+        if isinstance(r, str):
+            failures[key] = r
+        else:
+            vectors[i], ok[i] = r, True
+    return PhotoTemplates(keys, tuple(shas), vectors, ok, failures, engine.model_id, hits, computed, seconds)

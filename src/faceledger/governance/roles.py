@@ -1,0 +1,109 @@
+"""Roles, operations and the default table of who may do what.
+
+Every call into the engine carries an actor and the actor's :class:`Role`; the
+engine names the :class:`Operation` it is about to run and asks
+:func:`faceledger.governance.policy.check_operation` whether that role may run it.
+
+The defaults follow separation of duties: the person who searches (investigator)
+does not review leads (reviewer), does not record the authorization that allows the
+search (admin), and does not audit the ledger (auditor). ``admin`` administers the
+deployment but cannot enroll, verify or identify. A deployment may override the
+operations of any role in its policy file (``[roles]``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from types import MappingProxyType
+
+__all__ = ["DEFAULT_PERMISSIONS", "Operation", "Role"]
+
+
+class Role(StrEnum):
+    """Who the actor is acting as. Values are the names used in policy files and on the CLI."""
+
+    ADMIN = "admin"
+    ENROLLER = "enroller"
+    VERIFIER = "verifier"
+    INVESTIGATOR = "investigator"
+    REVIEWER = "reviewer"
+    AUDITOR = "auditor"
+
+
+class Operation(StrEnum):
+    """Everything the engine can be asked to do; each one that runs leaves a ledger entry."""
+
+    # photos and templates
+    DETECT = "detect"
+    VERIFY = "verify"
+    ENROLL = "enroll"
+    IDENTIFY = "identify"
+    REDACT = "redact"
+    # human review of identification leads
+    LEAD_LIST = "lead_list"
+    REVIEW = "review"
+    # consent, subjects, erasure
+    CONSENT_RECORD = "consent_record"
+    CONSENT_WITHDRAW = "consent_withdraw"
+    CONSENT_LIST = "consent_list"
+    SUBJECT_LIST = "subject_list"
+    ERASE = "erase"
+    EXPORT = "export"  # data-subject access export
+    RETENTION_RUN = "retention_run"
+    # authorizations for 1:N identification
+    AUTHORIZATION_RECORD = "authorization_record"
+    AUTHORIZATION_REVOKE = "authorization_revoke"
+    AUTHORIZATION_LIST = "authorization_list"
+    # galleries
+    GALLERY_CREATE = "gallery_create"
+    GALLERY_DELETE = "gallery_delete"
+    GALLERY_LIST = "gallery_list"
+    # deployment
+    POLICY_CHANGE = "policy_change"
+    KEY_CHANGE = "key_change"
+    # the ledger and oversight
+    LEDGER_VERIFY = "ledger_verify"
+    LEDGER_EXPORT = "ledger_export"
+    LEDGER_CHECKPOINT = "ledger_checkpoint"
+    REPORT = "report"
+    EVALUATE = "evaluate"
+    INDEPENDENT_TEST = "independent_test"
+
+
+_O = Operation
+_READ_GOVERNANCE = {_O.GALLERY_LIST, _O.SUBJECT_LIST, _O.CONSENT_LIST, _O.AUTHORIZATION_LIST}
+
+#: The default role -> operations table (read-only). Change it per deployment with
+#: ``[roles]`` in the policy file; a role named there gets exactly the listed operations.
+DEFAULT_PERMISSIONS: Mapping[Role, frozenset[Operation]] = MappingProxyType(
+    {
+        Role.ADMIN: frozenset(
+            _READ_GOVERNANCE
+            | {
+                _O.GALLERY_CREATE, _O.GALLERY_DELETE, _O.POLICY_CHANGE, _O.KEY_CHANGE,
+                _O.AUTHORIZATION_RECORD, _O.AUTHORIZATION_REVOKE, _O.CONSENT_WITHDRAW,
+                _O.ERASE, _O.EXPORT, _O.RETENTION_RUN, _O.LEDGER_CHECKPOINT, _O.LEDGER_VERIFY,
+                _O.REPORT,
+            }
+        ),
+        Role.ENROLLER: frozenset(
+            {
+                _O.DETECT, _O.REDACT, _O.ENROLL, _O.CONSENT_RECORD, _O.CONSENT_WITHDRAW,
+                _O.CONSENT_LIST, _O.SUBJECT_LIST, _O.GALLERY_LIST,
+            }
+        ),
+        Role.VERIFIER: frozenset({_O.DETECT, _O.REDACT, _O.VERIFY, _O.GALLERY_LIST}),
+        Role.INVESTIGATOR: frozenset(
+            {_O.DETECT, _O.REDACT, _O.IDENTIFY, _O.LEAD_LIST, _O.GALLERY_LIST, _O.AUTHORIZATION_LIST}
+        ),
+        Role.REVIEWER: frozenset({_O.LEAD_LIST, _O.REVIEW}),
+        Role.AUDITOR: frozenset(
+            _READ_GOVERNANCE
+            | {
+                _O.LEAD_LIST, _O.LEDGER_VERIFY, _O.LEDGER_EXPORT, _O.REPORT, _O.EVALUATE,
+                _O.INDEPENDENT_TEST,
+            }
+        ),
+    }
+)

@@ -1,0 +1,136 @@
+"""The default backend on real photos: detection counts, scales, hashes, the OpenCV pin."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from faceledger.errors import BackendUnavailableError, ModelFileError, UnknownBackendError
+from faceledger.models.files import ModelFile, sha256_file
+from faceledger.models.pyramid import pyramid_scales
+from faceledger.models.registry import load_backend
+from faceledger.models.yunet_sface import SFACE, YUNET
+
+# Expected face counts at the default settings (min face 20 px, score 0.6), counted by eye on
+# the annotated photos; tolerances allow for ambiguous tiny or partly hidden faces.
+GROUP_COUNTS = {
+    "facenetpytorch_multiface.jpg": (6, 6),
+    "deepface_couple.jpg": (2, 2),
+    "ultralight_10.jpg": (18, 21),
+    "ultralight_11.jpg": (24, 28),
+    "deface_city.jpg": (10, 18),
+    "retinaface_img3.jpg": (20, 40),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GROUP_COUNTS))
+def test_group_photo_face_counts(engine, groups: Path, name: str):
+    low, high = GROUP_COUNTS[name]
+    faces = engine.detect(groups / name)
+    assert low <= len(faces) <= high, f"{name}: {len(faces)} faces, expected {low}-{high}"
+    for f in faces:
+        assert 0.6 <= f.score <= 1.0
+        assert f.box.w >= 20
+        assert f.quality is not None and f.quality.sharpness > 0
+        # Landmarks sit inside (or very near) their box.
+        xs = [p[0] for p in f.landmarks]
+        ys = [p[1] for p in f.landmarks]
+        assert f.box.x - 0.2 * f.box.w <= min(xs) and max(xs) <= f.box.x + 1.2 * f.box.w
+        assert f.box.y - 0.2 * f.box.h <= min(ys) and max(ys) <= f.box.y + 1.2 * f.box.h
+
+
+def test_small_faces_need_a_lower_minimum(engine, groups: Path):
+    photo = groups / "ultralight_25.jpg"  # 100+ faces, most of them 12-25 px wide
+    default = engine.detect(photo, quality=False)
+    small = engine.detect(photo, min_face_size=12, score_threshold=0.5, quality=False)
+    assert len(default) >= 30
+    assert len(small) >= 100
+    assert min(f.box.w for f in small) < 20
+
+
+def test_face_filling_a_1920x1080_portrait_is_found(engine, lfw: Path):
+    face = Image.open(lfw / "Jean_Charest" / "Jean_Charest_0002.jpg").crop((55, 45, 195, 205))
+    canvas = Image.new("RGB", (1920, 1080), (90, 90, 90))
+    canvas.paste(face.resize((945, 1080)), (487, 0))
+    faces = engine.detect(np.asarray(canvas))
+    assert len(faces) == 1
+    assert faces[0].box.w > 500
+
+
+def test_landmark_order_follows_the_convention(engine, lfw: Path):
+    (face,) = engine.detect(lfw / "Aaron_Peirsol" / "Aaron_Peirsol_0001.jpg")
+    le, re, nose, lm, rm = face.landmarks
+    assert le[0] < nose[0] < re[0] and lm[0] < rm[0]
+    assert le[1] < nose[1] < lm[1] and re[1] < nose[1] < rm[1]
+
+
+def test_pyramid_scales():
+    assert pyramid_scales(640, 480, 20) == [1.0]
+    assert pyramid_scales(1920, 1080, 20) == [1.0, 0.5]
+    assert pyramid_scales(4000, 3000, 20) == [1.0, 0.5, 0.25, 0.125]
+    assert pyramid_scales(640, 480, 8) == [2.0, 0.5]  # tiny faces: upsample first
+    assert pyramid_scales(300, 200, 20) == [1.0]
+
+
+def test_templates_are_unit_vectors_with_model_id(engine, lfw: Path):
+    photo = lfw / "Aaron_Peirsol" / "Aaron_Peirsol_0001.jpg"
+    t = engine.template(photo)
+    assert t.vector.shape == (128,) and t.vector.dtype == np.float32
+    assert np.linalg.norm(t.vector) == pytest.approx(1.0, abs=1e-5)
+    assert t.model_id == "sface-2021dec-int8bq"
+    assert t.source_sha256 == __import__("hashlib").sha256(photo.read_bytes()).hexdigest()
+
+
+def test_model_files_are_the_pinned_ones():
+    for mf in (YUNET, SFACE):
+        assert sha256_file(mf.locate()) == mf.sha256
+
+
+def test_tampered_model_file_is_refused(tmp_path: Path):
+    fake_pkg = tmp_path / "fakepkg"
+    (fake_pkg / "models").mkdir(parents=True)
+    (fake_pkg / "__init__.py").write_text("")
+    copy = fake_pkg / "models" / "m.onnx"
+    shutil.copy(YUNET.locate(), copy)
+    with copy.open("r+b") as f:
+        f.seek(1000)
+        f.write(b"\x00\x01\x02")
+    import sys
+
+    sys.path.insert(0, str(tmp_path))
+    try:
+        mf = replace(YUNET, package="fakepkg", relative_path="models/m.onnx")
+        with pytest.raises(ModelFileError, match="SHA-256"):
+            mf.verified_path()
+        with pytest.raises(ModelFileError, match="missing"):
+            replace(mf, relative_path="models/absent.onnx").verified_path()
+    finally:
+        sys.path.remove(str(tmp_path))
+
+
+def test_missing_model_package_says_what_to_install():
+    mf = ModelFile("faceledger_no_such_package", "m.onnx", "0" * 64, "some-package==1.0")
+    with pytest.raises(BackendUnavailableError, match="pip install 'some-package==1.0'"):
+        mf.locate()
+
+
+def test_unknown_backend():
+    with pytest.raises(UnknownBackendError, match="yunet-sface"):
+        load_backend("no-such-backend")
+
+
+def test_opencv_pin_runs_the_sface_file():
+    """OpenCV 5.0.0 fails on this SFace graph; the dependency is pinned below 5 (pyproject.toml)."""
+    import cv2
+
+    assert int(cv2.__version__.split(".")[0]) == 4, cv2.__version__
+    net = cv2.dnn.readNet(str(SFACE.verified_path()))
+    net.setInput(cv2.dnn.blobFromImage(np.zeros((112, 112, 3), np.uint8)))
+    assert net.forward().shape == (1, 128)
+    pins = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    assert '"opencv-python-headless>=4.10,<5"' in pins.read_text()
