@@ -24,6 +24,7 @@ __all__ = [
     "REPO_ROOT",
     "Stats",
     "cpu_model",
+    "load_average",
     "machine_rows",
     "md_table",
     "package_version",
@@ -31,6 +32,7 @@ __all__ = [
     "stats_of",
     "testdata_dir",
     "time_call",
+    "time_call_cpu",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -79,14 +81,32 @@ def stats_of(samples_s: Sequence[float]) -> Stats:
 
 def time_call(fn: Callable[[], object], runs: int, warmup: int = 1) -> Stats:
     """Call ``fn`` ``warmup`` times untimed, then ``runs`` times timed with ``perf_counter``."""
+    return time_call_cpu(fn, runs, warmup)[0]
+
+
+def time_call_cpu(fn: Callable[[], object], runs: int, warmup: int = 1) -> tuple[Stats, Stats]:
+    """Like :func:`time_call`, returning (wall-clock, process CPU time) statistics.
+
+    CPU time sums every thread of this process; with one thread it is the time the
+    work needs even when other processes compete for the cores.
+    """
     for _ in range(warmup):
         fn()
-    samples = []
+    wall, cpu = [], []
     for _ in range(runs):
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         fn()
-        samples.append(time.perf_counter() - t0)
-    return stats_of(samples)
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return stats_of(wall), stats_of(cpu)
+
+
+def load_average() -> str:
+    """The 1-minute load average against the core count, e.g. ``"0.12 on 2 cores"``."""
+    try:
+        return f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
+    except OSError:
+        return "unknown"
 
 
 def md_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:

@@ -22,17 +22,16 @@ Templates (YuNet + SFace, face "center") are cached under
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import os
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from _common import md_table, reproduce_command, testdata_dir
+
+from _common import testdata_dir
 
 CACHE_DIR = Path(os.environ.get("FACELEDGER_BENCH_CACHE", Path.home() / ".cache" / "faceledger" / "bench"))
 

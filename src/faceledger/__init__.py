@@ -5,19 +5,20 @@ The public API::
     import faceledger
     faces = faceledger.detect("group.jpg")              # list[Face]
     result = faceledger.verify("a.jpg", "b.jpg")        # VerifyResult
-    engine = faceledger.Engine()                        # keep one for repeated calls
+    recognizer = faceledger.Recognizer()                # keep one for repeated calls
 
-The module-level functions load the models on every call; build an
-:class:`Engine` once when you call them more than once.
+The module-level functions load the models on every call; build a
+:class:`Recognizer` once when you call them more than once.
 """
 
 from __future__ import annotations
 
-from faceledger.engine import DEFAULT_BACKEND, Engine, FaceChoice
+from faceledger.engine import Engine
 from faceledger.errors import FaceLedgerError
 from faceledger.media.image import DecodedImage, ImageLimits, ImageSource, load_image
 from faceledger.models.base import DetectOptions
 from faceledger.models.registry import BACKENDS
+from faceledger.recognizer import DEFAULT_BACKEND, FaceChoice, Recognizer
 from faceledger.types import Box, Face, ModelInfo, OperatingPoint, Quality, Template, VerifyResult
 
 __version__ = "0.1.0"
@@ -37,6 +38,7 @@ __all__ = [
     "ModelInfo",
     "OperatingPoint",
     "Quality",
+    "Recognizer",
     "Template",
     "VerifyResult",
     "__version__",
@@ -47,10 +49,10 @@ __all__ = [
 
 
 def detect(image: ImageSource, *, backend: str = DEFAULT_BACKEND, **options: object) -> list[Face]:
-    """Detect every face in ``image`` with a freshly loaded engine (see :meth:`Engine.detect`)."""
-    return Engine(backend).detect(image, **options)  # type: ignore[arg-type]
+    """Detect every face in ``image`` with a freshly loaded engine (see :meth:`Recognizer.detect`)."""
+    return Recognizer(backend).detect(image, **options)  # type: ignore[arg-type]
 
 
 def verify(a: ImageSource, b: ImageSource, *, backend: str = DEFAULT_BACKEND, **options: object) -> VerifyResult:
-    """Verify two photos with a freshly loaded engine (see :meth:`Engine.verify`)."""
-    return Engine(backend).verify(a, b, **options)  # type: ignore[arg-type]
+    """Verify two photos with a freshly loaded engine (see :meth:`Recognizer.verify`)."""
+    return Recognizer(backend).verify(a, b, **options)  # type: ignore[arg-type]

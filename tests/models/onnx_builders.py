@@ -38,7 +38,8 @@ def _model(nodes: list, inputs: list, outputs: list, inits: list | None = None) 
 
 
 def _const(name: str, array: np.ndarray) -> onnx.NodeProto:
-    return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(np.asarray(array), name + "_v"))
+    value = numpy_helper.from_array(np.asarray(array), name + "_v")
+    return helper.make_node("Constant", [], [name], value=value)
 
 
 # -- embedder -----------------------------------------------------------------------
@@ -97,7 +98,7 @@ def scrfd_arrays(
     for s in strides:
         cols = width // s
         n = (height // s) * cols * anchors
-        scores, boxes, kps = np.zeros((n, 1), np.float32), np.zeros((n, 4), np.float32), np.zeros((n, 10), np.float32)
+        scores, boxes, kps = (np.zeros((n, k), np.float32) for k in (1, 4, 10))
         for p in planted:
             if p.stride == s:
                 i = (p.row * cols + p.col) * anchors + p.anchor

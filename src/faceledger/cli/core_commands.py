@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from faceledger.cli.render import EXIT_CODES, console, fail, print_json, to_jsonable
+from faceledger.cli.render import EXIT_CODES, console, fail, print_json
 from faceledger.core.draw import draw_faces
-from faceledger.engine import DEFAULT_BACKEND, Engine
 from faceledger.errors import FaceLedgerError
 from faceledger.media.encode import save_image
 from faceledger.media.image import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, ImageLimits
 from faceledger.models.base import DetectOptions
 from faceledger.models.registry import BACKENDS, load_backend
+from faceledger.recognizer import DEFAULT_BACKEND, Recognizer
 
 BackendOpt = Annotated[str, typer.Option("--backend", "-b", help="Backend name (see `faceledger models`).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
@@ -25,15 +26,15 @@ MaxBytes = Annotated[int, typer.Option(help="Refuse files larger than this many 
 MaxPixels = Annotated[int, typer.Option(help="Refuse images with more pixels than this.")]
 
 
-def _engine(backend: str, max_bytes: int, max_pixels: int, **detect: float) -> Engine:
-    return Engine(
+def _engine(backend: str, max_bytes: int, max_pixels: int, **detect: float) -> Recognizer:
+    return Recognizer(
         backend,
         limits=ImageLimits(max_bytes=max_bytes, max_pixels=max_pixels),
         detect_options=DetectOptions(**detect),
     )
 
 
-def _face_choice(value: Optional[str]):  # noqa: ANN202
+def _face_choice(value: str | None):  # noqa: ANN202
     if value is None or value in ("largest", "center"):
         return value
     try:
@@ -59,7 +60,7 @@ def detect(
     photos: Annotated[list[Path], typer.Argument(help="Photos (JPEG, PNG or WebP).")],
     json_out: JsonOpt = False,
     annotate: Annotated[
-        Optional[Path], typer.Option(help="Draw the faces: an image path for one photo, a folder for several.")
+        Path | None, typer.Option(help="Draw the faces: an image path for one photo, a folder for several.")
     ] = None,
     min_face_size: Annotated[float, typer.Option(help="Smallest face width in pixels.")] = 20.0,
     score_threshold: Annotated[float, typer.Option(help="Minimum detection score in [0, 1].")] = 0.6,
@@ -125,10 +126,10 @@ def _print_faces(results: list[dict]) -> None:
 def verify(
     photo_a: Annotated[Path, typer.Argument(help="First photo.")],
     photo_b: Annotated[Path, typer.Argument(help="Second photo.")],
-    face_a: Annotated[Optional[str], typer.Option(help="Face of A: index, 'largest' or 'center'.")] = None,
-    face_b: Annotated[Optional[str], typer.Option(help="Face of B: index, 'largest' or 'center'.")] = None,
+    face_a: Annotated[str | None, typer.Option(help="Face of A: index, 'largest' or 'center'.")] = None,
+    face_b: Annotated[str | None, typer.Option(help="Face of B: index, 'largest' or 'center'.")] = None,
     operating_point: Annotated[
-        Optional[str], typer.Option(help="Calibrated operating point, e.g. fmr1e-3 or fmr1e-4.")
+        str | None, typer.Option(help="Calibrated operating point, e.g. fmr1e-3 or fmr1e-4.")
     ] = None,
     json_out: JsonOpt = False,
     backend: BackendOpt = DEFAULT_BACKEND,
@@ -183,7 +184,7 @@ def models(json_out: JsonOpt = False) -> None:
 
 
 def tour(
-    photos: Annotated[Optional[list[Path]], typer.Argument(help="Photos to try (default: a few test photos).")] = None,
+    photos: Annotated[list[Path] | None, typer.Argument(help="Photos to try (default: a few test photos).")] = None,
 ) -> None:
     """A short tour: the models, detection on each photo, verification of the first two."""
     photos = photos or _sample_photos()
@@ -199,12 +200,10 @@ def tour(
             raise
     if len(photos) >= 2:
         console.print(f"\nverify {photos[0].name} {photos[1].name}:")
-        try:
+        with contextlib.suppress(typer.Exit):
             verify(photos[0], photos[1], face_a="center", face_b="center", operating_point=None,
                    json_out=False, backend=DEFAULT_BACKEND, max_bytes=DEFAULT_MAX_BYTES,
                    max_pixels=DEFAULT_MAX_PIXELS)
-        except typer.Exit:
-            pass
 
 
 def _sample_photos() -> list[Path]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import typer
 
 from faceledger.cli import core_commands

@@ -7,8 +7,9 @@ squares (Umeyama, 1991), then applied with :func:`cv2.warpAffine`.
 
 from __future__ import annotations
 
-from faceledger._cv import cv2
 import numpy as np
+
+from faceledger._cv import cv2
 
 __all__ = ["ARCFACE_112", "align_face", "similarity_transform"]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 
-from faceledger._cv import cv2
 import numpy as np
 
+from faceledger._cv import cv2
 from faceledger.types import Box, Quality
 
 __all__ = ["pose_from_landmarks", "quality_of", "sharpness"]

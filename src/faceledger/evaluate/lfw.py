@@ -20,6 +20,7 @@ cosine similarities of unit templates; a pair involving an image without a templ
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from faceledger.errors import ConfigError
 __all__ = [
     "FAILED_SCORE",
     "ExtendedScores",
+    "dataset_digest",
     "Pair",
     "PairSet",
     "extended_scores",
@@ -62,6 +64,16 @@ def image_key(name: str, number: int) -> str:
 def identity_of(key: str) -> str:
     """The person an image key belongs to (its folder)."""
     return key.split("/", 1)[0]
+
+
+def dataset_digest(pairs_path: str | os.PathLike, image_sha256: Sequence[str]) -> str:
+    """SHA-256 naming an evaluation set: of the pairs file's SHA-256 (hex), then each
+    image's SHA-256 (hex) in sorted order, each followed by a newline."""
+    h = hashlib.sha256()
+    h.update(hashlib.sha256(Path(pairs_path).read_bytes()).hexdigest().encode() + b"\n")
+    for digest in sorted(image_sha256):
+        h.update(digest.encode() + b"\n")
+    return h.hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +153,9 @@ def read_pairs(path: str | os.PathLike) -> PairSet:
     return PairSet(name=path.name, path=path, pairs=tuple(pairs))
 
 
-def pair_scores(pairs: Sequence[Pair], index: dict[str, int], vectors: np.ndarray, ok: np.ndarray) -> np.ndarray:
+def pair_scores(
+    pairs: Sequence[Pair], index: dict[str, int], vectors: np.ndarray, ok: np.ndarray
+) -> np.ndarray:
     """Cosine score of each pair from unit ``vectors`` (rows named by ``index``).
 
     A pair with an image whose ``ok`` flag is False scores :data:`FAILED_SCORE`.

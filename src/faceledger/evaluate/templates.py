@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from faceledger.engine import Engine, FaceChoice
 from faceledger.errors import InputError
+from faceledger.recognizer import FaceChoice, Recognizer
 
 __all__ = ["PhotoTemplates", "TemplateCache", "compute_templates", "default_cache_dir", "variant_of"]
 
@@ -48,11 +48,11 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("FACELEDGER_CACHE") or Path.home() / ".cache" / "faceledger")
 
 
-def variant_of(engine: Engine, face: FaceChoice) -> str:
+def variant_of(recognizer: Recognizer, face: FaceChoice) -> str:
     """What besides the model id decides a template: detector, face choice, detection options."""
-    o = engine.detect_options
+    o = recognizer.detect_options
     return (
-        f"detector={engine.info.detector};face={face};"
+        f"detector={recognizer.info.detector};face={face};"
         f"min_face={o.min_face_size:g};score={o.score_threshold:g};max_faces={o.max_faces}"
     )
 
@@ -124,9 +124,9 @@ def _digest_all(root: Path, keys: Sequence[str]) -> list[str]:
     return [hashlib.sha256((root / k).read_bytes()).hexdigest() for k in keys]
 
 
-def _one(engine: Engine, data: bytes, face: FaceChoice) -> np.ndarray | str:
+def _one(recognizer: Recognizer, data: bytes, face: FaceChoice) -> np.ndarray | str:
     try:
-        return engine.template(data, face=face).vector
+        return recognizer.template(data, face=face).vector
     except InputError as exc:  # no face, undecodable photo, ...: a counted failure, never dropped
         return exc.code
 
@@ -143,7 +143,7 @@ def _progress(enabled: bool, total: int, label: str) -> Iterator:
 
 
 def compute_templates(
-    engine: Engine,
+    recognizer: Recognizer,
     root: str | os.PathLike,
     keys: Sequence[str],
     cache: TemplateCache | None = None,
@@ -160,41 +160,43 @@ def compute_templates(
     root = Path(root)
     keys = tuple(keys)
     shas = _digest_all(root, keys)
-    variant = variant_of(engine, face)
-    known = cache.load(engine.model_id, variant) if cache is not None else {}
+    variant = variant_of(recognizer, face)
+    known = cache.load(recognizer.model_id, variant) if cache is not None else {}
     results: dict[str, np.ndarray | str] = {s: known[s] for s in shas if s in known}
     hits, pending = len(results), {}
-    todo = [(k, s) for k, s in zip(keys, shas) if s not in results]
-    with _progress(progress, len(todo), f"templates ({engine.model_id})") as advance:
+    todo = [(k, s) for k, s in zip(keys, shas, strict=True) if s not in results]
+    with _progress(progress, len(todo), f"templates ({recognizer.model_id})") as advance:
         for key, sha in todo:
             if sha not in results:  # the same photo may appear under two keys
-                results[sha] = pending[sha] = _one(engine, (root / key).read_bytes(), face)
+                results[sha] = pending[sha] = _one(recognizer, (root / key).read_bytes(), face)
             advance()
             if cache is not None and len(pending) >= 256:
-                cache.store(engine.model_id, variant, pending)
+                cache.store(recognizer.model_id, variant, pending)
                 pending = {}
     if cache is not None and pending:
-        cache.store(engine.model_id, variant, pending)
-    return _assemble(keys, shas, results, engine, hits, len(todo), time.perf_counter() - start)
+        cache.store(recognizer.model_id, variant, pending)
+    return _assemble(keys, shas, results, recognizer, hits, len(todo), time.perf_counter() - start)
 
 
 def _assemble(
     keys: tuple[str, ...],
     shas: list[str],
     results: dict[str, np.ndarray | str],
-    engine: Engine,
+    recognizer: Recognizer,
     hits: int,
     computed: int,
     seconds: float,
 ) -> PhotoTemplates:
-    dim = engine.info.dimension
+    dim = recognizer.info.dimension
     vectors = np.zeros((len(keys), dim), np.float32)
     ok = np.zeros(len(keys), bool)
     failures = {}
-    for i, (key, sha) in enumerate(zip(keys, shas)):
+    for i, (key, sha) in enumerate(zip(keys, shas, strict=True)):
         r = results[sha]
         if isinstance(r, str):
             failures[key] = r
         else:
             vectors[i], ok[i] = r, True
-    return PhotoTemplates(keys, tuple(shas), vectors, ok, failures, engine.model_id, hits, computed, seconds)
+    return PhotoTemplates(
+        keys, tuple(shas), vectors, ok, failures, recognizer.model_id, hits, computed, seconds
+    )

@@ -100,7 +100,7 @@ class Policy:
     gallery_retention_days: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     prohibited_targets: frozenset[str] = DEFAULT_PROHIBITED_TARGETS
     legal_bases: frozenset[LegalBasis] = frozenset({LegalBasis.EXPLICIT_CONSENT})
-    permissions: Mapping[Role, frozenset[Operation]] = DEFAULT_PERMISSIONS
+    permissions: Mapping[Role, frozenset[Operation]] = field(default_factory=lambda: DEFAULT_PERMISSIONS)
     source: str = field(default="<default>", compare=False)
 
     @classmethod
@@ -132,7 +132,10 @@ class Policy:
                 "max_searches_per_actor_per_hour": self.limits.max_searches_per_actor_per_hour,
             },
             "review": {"required_reviewers": self.required_reviewers},
-            "retention": {"default_days": self.retention_days, "galleries": dict(self.gallery_retention_days)},
+            "retention": {
+                "default_days": self.retention_days,
+                "galleries": dict(self.gallery_retention_days),
+            },
             "prohibited": {"targets": sorted(self.prohibited_targets)},
             "consent": {"legal_bases": sorted(b.value for b in self.legal_bases)},
             "roles": {r.value: sorted(o.value for o in ops) for r, ops in self.permissions.items()},
@@ -235,7 +238,9 @@ def policy_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Policy:
     top = _Table(data, "", source)
     version = top.integer("version", POLICY_VERSION, minimum=1)
     if version != POLICY_VERSION:
-        raise ConfigError(f"{source}: version {version} is not supported (this FaceLedger reads {POLICY_VERSION})")
+        raise ConfigError(
+            f"{source}: version {version} is not supported (this FaceLedger reads {POLICY_VERSION})"
+        )
     org = top.table("organisation")
     purposes = top.table("purposes")
     ident = top.table("identification")
@@ -253,20 +258,21 @@ def policy_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Policy:
     if identification.live_allowed and not identification.enabled:
         raise ConfigError(f"{source}: identification.live_allowed = true needs identification.enabled = true")
     min_threshold = limits.number("min_threshold", None, -1.0, 1.0)
+    default, default_limits = Policy(), Limits()
     policy = Policy(
-        organisation=org.string("name", Policy.organisation),
+        organisation=org.string("name", default.organisation),
         complaint_channel=org.string("complaint_channel", None),
-        purposes=frozenset(purposes.names("allowed", sorted(Policy.purposes), allow_empty=False)),
+        purposes=frozenset(purposes.names("allowed", sorted(default.purposes), allow_empty=False)),
         identification=identification,
         limits=Limits(
-            max_candidates=limits.integer("max_candidates", Limits.max_candidates, 1, 1000),
+            max_candidates=limits.integer("max_candidates", default_limits.max_candidates, 1, 1000),
             min_threshold=min_threshold,
             max_searches_per_actor_per_hour=limits.integer(
-                "max_searches_per_actor_per_hour", Limits.max_searches_per_actor_per_hour, 1, 100_000
+                "max_searches_per_actor_per_hour", default_limits.max_searches_per_actor_per_hour, 1, 100_000
             ),
         ),
         required_reviewers=review.integer("required_reviewers", 1, 1, 2),
-        retention_days=retention.integer("default_days", Policy.retention_days, 1, 36_500),
+        retention_days=retention.integer("default_days", default.retention_days, 1, 36_500),
         gallery_retention_days=MappingProxyType(_gallery_days(retention.table("galleries"))),
         prohibited_targets=DEFAULT_PROHIBITED_TARGETS | set(prohibited.names("targets", [])),
         legal_bases=frozenset(_legal_bases(consent)),
@@ -385,7 +391,9 @@ class _Table:
             hint = get_close_matches(value, known, n=1)
             did = f"; did you mean '{hint[0]}'?" if hint else f" (known: {', '.join(known)})"
             where = self._key(key) if key else self.path
-            raise ConfigError(f"{self.source}: {where} has unknown {what} {value!r}{did}", key=where) from None
+            raise ConfigError(
+                f"{self.source}: {where} has unknown {what} {value!r}{did}", key=where
+            ) from None
 
     def finish(self) -> None:
         """Refuse keys nobody read: a misspelt key must not silently fall back to a default."""

@@ -81,16 +81,31 @@ DEFAULT_PERMISSIONS: Mapping[Role, frozenset[Operation]] = MappingProxyType(
         Role.ADMIN: frozenset(
             _READ_GOVERNANCE
             | {
-                _O.GALLERY_CREATE, _O.GALLERY_DELETE, _O.POLICY_CHANGE, _O.KEY_CHANGE,
-                _O.AUTHORIZATION_RECORD, _O.AUTHORIZATION_REVOKE, _O.CONSENT_WITHDRAW,
-                _O.ERASE, _O.EXPORT, _O.RETENTION_RUN, _O.LEDGER_CHECKPOINT, _O.LEDGER_VERIFY,
+                _O.GALLERY_CREATE,
+                _O.GALLERY_DELETE,
+                _O.POLICY_CHANGE,
+                _O.KEY_CHANGE,
+                _O.AUTHORIZATION_RECORD,
+                _O.AUTHORIZATION_REVOKE,
+                _O.CONSENT_WITHDRAW,
+                _O.ERASE,
+                _O.EXPORT,
+                _O.RETENTION_RUN,
+                _O.LEDGER_CHECKPOINT,
+                _O.LEDGER_VERIFY,
                 _O.REPORT,
             }
         ),
         Role.ENROLLER: frozenset(
             {
-                _O.DETECT, _O.REDACT, _O.ENROLL, _O.CONSENT_RECORD, _O.CONSENT_WITHDRAW,
-                _O.CONSENT_LIST, _O.SUBJECT_LIST, _O.GALLERY_LIST,
+                _O.DETECT,
+                _O.REDACT,
+                _O.ENROLL,
+                _O.CONSENT_RECORD,
+                _O.CONSENT_WITHDRAW,
+                _O.CONSENT_LIST,
+                _O.SUBJECT_LIST,
+                _O.GALLERY_LIST,
             }
         ),
         Role.VERIFIER: frozenset({_O.DETECT, _O.REDACT, _O.VERIFY, _O.GALLERY_LIST}),
@@ -101,7 +116,11 @@ DEFAULT_PERMISSIONS: Mapping[Role, frozenset[Operation]] = MappingProxyType(
         Role.AUDITOR: frozenset(
             _READ_GOVERNANCE
             | {
-                _O.LEAD_LIST, _O.LEDGER_VERIFY, _O.LEDGER_EXPORT, _O.REPORT, _O.EVALUATE,
+                _O.LEAD_LIST,
+                _O.LEDGER_VERIFY,
+                _O.LEDGER_EXPORT,
+                _O.REPORT,
+                _O.EVALUATE,
                 _O.INDEPENDENT_TEST,
             }
         ),

@@ -1,42 +1,31 @@
 """``onnx``: bring your own SCRFD-style detector and/or ArcFace-style embedder (onnxruntime).
 
-The models, their SHA-256 and how to feed them are named in a spec (a TOML file or
-a dict, see :mod:`faceledger.models.onnx_spec` and ``docs/backends.md``):
+A spec (TOML file or dict; :mod:`faceledger.models.onnx_spec`, ``docs/backends.md``)
+names the files, their SHA-256 and how to feed them. With a detector only, faces are
+found but templates are refused (:class:`NoEmbedder`); with an embedder only, YuNet
+(the ``yunet-sface`` detector) finds the faces.
 
-* **detector only** — detection and redaction work; templates cannot be made
-  (the embedder raises :class:`~faceledger.errors.ModelError`);
-* **embedder only** — faces are found by YuNet (the ``yunet-sface`` detector) and
-  fed to your embedder;
-* **both**.
-
-Detector (SCRFD, InsightFace's conventions). For each stride ``s`` (8, 16, 32 by
-default) the network outputs, per feature-map location in row-major order and per
-anchor (``num_anchors`` consecutive rows per location): a score in ``[0, 1]``
-(sigmoid applied in the graph), four distances ``(left, top, right, bottom)`` from
-the anchor centre in units of ``s``, and optionally five keypoints as ``(dx, dy)``
-offsets from the anchor centre in units of ``s``. The anchor centre of location
-``(row, col)`` is ``(col * s, row * s)`` in input pixels. Outputs are named in the
-spec or taken in the model's output order: all score outputs (ascending strides),
-then all box outputs, then all keypoint outputs. A model with a fixed input size
-(or a spec ``input_size``) is fed the image letterboxed: scaled to fit, keeping its
-aspect ratio, into the top-left corner of a black canvas. A model with a dynamic
-input size and no ``input_size`` in the spec runs over the image pyramid of
-:mod:`faceledger.models.pyramid`, each level padded at the right and bottom to a
+Detector, SCRFD's conventions (InsightFace): per stride ``s`` (8, 16, 32), one row per
+feature-map location (row-major) and anchor (``num_anchors`` consecutive rows per
+location) holding a score in ``[0, 1]``, box distances ``(left, top, right, bottom)``
+and optionally five keypoint offsets ``(dx, dy)``, both in units of ``s`` from the
+anchor centre ``(col * s, row * s)``. Unnamed outputs are taken in model order: every
+score output (ascending strides), then every box output, then every keypoint output.
+A fixed input size (the model's or the spec's ``input_size``) gets the image
+letterboxed (scaled to fit, aspect kept, top-left of a black canvas); a dynamic one
+runs over :mod:`faceledger.models.pyramid`, each level padded right and bottom to a
 multiple of the largest stride.
 
-Embedder (ArcFace layout). Each face is aligned by :func:`faceledger.core.align.align_face`
-to the square crop (112x112 unless the model or spec says otherwise), fed as the
-spec says, and the output vector is L2-normalised. Crops are batched when the
-model's batch dimension is symbolic. Templates carry the embedder's model id
-(:meth:`~faceledger.models.onnx_spec.EmbedderSpec.model_id`).
+Embedder, ArcFace layout: each face aligned by :func:`faceledger.core.align.align_face`
+to the square crop (112 unless the model or spec says otherwise), batched when the
+batch dimension is symbolic, output L2-normalised; templates carry
+:meth:`~faceledger.models.onnx_spec.EmbedderSpec.model_id`. Thresholds come only from
+the spec's ``thresholds`` file; without one, verification raises ``NotCalibratedError``.
 
-Thresholds come only from the spec's ``thresholds`` file (written by calibration
-for this model id); without one, verification refuses with
-:class:`~faceledger.errors.NotCalibratedError`.
-
-Every file is read once, checked against the spec's SHA-256, and the checked bytes
-are what onnxruntime loads (models with external data files are not supported).
+Each file is read once and checked against its SHA-256; those bytes are what
+onnxruntime loads (models with external data files are not supported).
 """
+
 
 from __future__ import annotations
 
@@ -70,22 +59,19 @@ from faceledger.models.pyramid import run_pyramid
 from faceledger.models.thresholds import Thresholds, load_thresholds_file
 from faceledger.types import ModelInfo
 
-__all__ = [
-    "SPEC_ENV",
-    "NoEmbedder",
-    "OnnxEmbedder",
-    "ScrfdDetector",
-    "decode_scrfd",
-    "letterbox",
-    "load",
-    "to_tensor",
-]
+__all__ = ["SPEC_ENV", "NoEmbedder", "OnnxEmbedder", "ScrfdDetector", "decode_scrfd", "letterbox", "load",
+           "to_tensor"]
 
 INSTALL_HINT = "pip install 'faceledger[onnx]'"
 #: Environment variable naming the spec file when ``load()`` gets none (CLI, server).
 SPEC_ENV = "FACELEDGER_ONNX_SPEC"
 #: Crops per run when the embedder's batch dimension is symbolic.
 EMBED_BATCH = 32
+
+
+def _bad(source: str, field: str, problem: str) -> ConfigError:
+    """The error for a spec field that does not fit the model (``field`` is named)."""
+    return ConfigError(f"onnx spec {source}: {field}: {problem}", field=field)
 
 
 def _onnxruntime() -> Any:
@@ -262,26 +248,27 @@ def _open(model: ModelSpec, field: str, source: str, threads: int | None) -> _Mo
         session = ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own exception types
         raise ModelFileError(f"{field}: onnxruntime cannot load {model.path}: {exc}") from None
+    name, shape = _image_input(session, model, field, source)
+    return _Model(model, session, name, shape)
+
+
+def _image_input(session: Any, model: ModelSpec, field: str, source: str) -> tuple[str, tuple]:
+    """The image input's name and dims (None where symbolic), checked against the spec."""
     inputs = {i.name: i for i in session.get_inputs()}
     if model.input_name is None and len(inputs) != 1:
-        raise ConfigError(
-            f"onnx spec {source}: {field}.input_name: the model has {len(inputs)} inputs "
-            f"({', '.join(inputs)}); name the image input", field=f"{field}.input_name")
+        problem = f"the model has {len(inputs)} inputs ({', '.join(inputs)}); name the image input"
+        raise _bad(source, f"{field}.input_name", problem)
     name = model.input_name or next(iter(inputs))
     if name not in inputs:
-        raise ConfigError(
-            f"onnx spec {source}: {field}.input_name: the model has no input '{name}' "
-            f"(inputs: {', '.join(inputs)})", field=f"{field}.input_name")
+        raise _bad(source, f"{field}.input_name", f"the model has no input '{name}' ({', '.join(inputs)})")
     meta = inputs[name]
     if meta.type != "tensor(float)" or len(meta.shape) != 4:
         raise ModelError(f"{field}: input '{name}' is {meta.type} {meta.shape}; need a 4-D float32 image")
     shape = tuple(d if isinstance(d, int) and d > 0 else None for d in meta.shape)
-    channels = shape[1] if model.preprocess.layout == "NCHW" else shape[3]
-    if channels not in (None, 3):
-        raise ConfigError(
-            f"onnx spec {source}: {field}.layout: input '{name}' has shape {list(meta.shape)}, which is not "
-            f"{model.preprocess.layout} with 3 channels", field=f"{field}.layout")
-    return _Model(model, session, name, shape)
+    layout = model.preprocess.layout
+    if (shape[1] if layout == "NCHW" else shape[3]) not in (None, 3):
+        raise _bad(source, f"{field}.layout", f"input '{name}' {list(meta.shape)} is not {layout} RGB")
+    return name, shape
 
 
 def _input_size(m: _Model, field: str, source: str) -> tuple[int, int] | None:
@@ -290,9 +277,8 @@ def _input_size(m: _Model, field: str, source: str) -> tuple[int, int] | None:
     wanted = m.spec.input_size
     if wanted is not None:
         if any(f is not None and f != v for f, v in zip(fixed, wanted, strict=True)):
-            raise ConfigError(
-                f"onnx spec {source}: {field}.input_size: {list(wanted)} but the model's input is fixed at "
-                f"{fixed[0]}x{fixed[1]} (width x height)", field=f"{field}.input_size")
+            problem = f"{list(wanted)}, but the model's input is fixed at {fixed[0]}x{fixed[1]} (w x h)"
+            raise _bad(source, f"{field}.input_size", problem)
         return wanted
     if fixed[0] is not None and fixed[1] is not None:
         return (fixed[0], fixed[1])
@@ -351,15 +337,12 @@ def _detector_outputs(m: _Model, spec: DetectorSpec, source: str) -> DetectorOut
     if spec.outputs is not None:
         for name in (*spec.outputs.scores, *spec.outputs.boxes, *spec.outputs.keypoints):
             if name not in present:
-                raise ConfigError(
-                    f"onnx spec {source}: detector.outputs: the model has no output '{name}' "
-                    f"(outputs: {', '.join(present)})", field="detector.outputs")
+                raise _bad(source, "detector.outputs", f"no output '{name}' ({', '.join(present)})")
         return spec.outputs
     k = len(spec.strides)
     if len(present) not in (2 * k, 3 * k):
-        raise ConfigError(
-            f"onnx spec {source}: detector.outputs: the model has {len(present)} outputs, not {2 * k} or "
-            f"{3 * k} for {k} strides; name them in [detector.outputs]", field="detector.outputs")
+        problem = f"the model has {len(present)} outputs, not {2 * k} or {3 * k} for {k} strides; name them"
+        raise _bad(source, "detector.outputs", problem)
     kps = tuple(present[2 * k :])
     return DetectorOutputs(tuple(present[:k]), tuple(present[k : 2 * k]), kps)
 
@@ -374,31 +357,26 @@ def _check_detector(det: ScrfdDetector, spec: DetectorSpec, source: str) -> int:
         cells = math.ceil(h / stride) * math.ceil(w / stride)
         for (kind, per), arr in zip(kinds, head, strict=True):
             if arr is not None and (arr.shape[-1] != per or arr.size % (per * cells)):
-                raise ConfigError(
-                    f"onnx spec {source}: detector.outputs: the {kind} output for stride {stride} has shape "
-                    f"{list(arr.shape)}, expected {per} value(s) per anchor over {cells} locations; check "
-                    "strides, or name the outputs in [detector.outputs]", field="detector.outputs")
+                problem = (f"the {kind} output for stride {stride} has shape {list(arr.shape)}, not {per} "
+                           f"value(s) per anchor at {cells} locations; check strides or name the outputs")
+                raise _bad(source, "detector.outputs", problem)
         anchors.add(head[0].size / cells)
     found = anchors.pop() if len(anchors) == 1 else None
     if found is None or found not in (1.0, 2.0, 3.0, 4.0):
         raise ModelError(f"detector: the outputs imply inconsistent anchors per location ({sorted(anchors)})")
     if spec.num_anchors is not None and spec.num_anchors != int(found):
-        raise ConfigError(
-            f"onnx spec {source}: detector.num_anchors: {spec.num_anchors}, but the outputs hold "
-            f"{int(found)} per location", field="detector.num_anchors")
+        problem = f"{spec.num_anchors}, but the outputs hold {int(found)} per location"
+        raise _bad(source, "detector.num_anchors", problem)
     return int(found)
 
 
-def _load_detector(spec: OnnxSpec, threads: int | None) -> ScrfdDetector:
-    dspec = spec.detector
-    if dspec is None:
-        raise ConfigError(f"onnx spec {spec.source}: no detector")
-    m = _open(dspec.model, "detector", spec.source, threads)
+def _load_detector(dspec: DetectorSpec, source: str, threads: int | None) -> ScrfdDetector:
+    m = _open(dspec.model, "detector", source, threads)
     if m.batch_dim() not in (None, 1):
         raise ModelError(f"detector: the model's batch dimension is fixed at {m.batch_dim()}; 1 is needed")
-    outputs = _detector_outputs(m, dspec, spec.source)
-    det = ScrfdDetector(m, dspec, outputs, _input_size(m, "detector", spec.source), num_anchors=1)
-    det.num_anchors = _check_detector(det, dspec, spec.source)
+    outputs = _detector_outputs(m, dspec, source)
+    det = ScrfdDetector(m, dspec, outputs, _input_size(m, "detector", source), num_anchors=1)
+    det.num_anchors = _check_detector(det, dspec, source)
     return det
 
 
@@ -463,20 +441,16 @@ class NoEmbedder:
         )
 
 
-def _load_embedder(spec: OnnxSpec, threads: int | None) -> OnnxEmbedder:
-    espec: EmbedderSpec | None = spec.embedder
-    if espec is None:
-        raise ConfigError(f"onnx spec {spec.source}: no embedder")
-    m = _open(espec.model, "embedder", spec.source, threads)
-    size = _input_size(m, "embedder", spec.source) or (112, 112)
+def _load_embedder(espec: EmbedderSpec, source: str, threads: int | None) -> OnnxEmbedder:
+    m = _open(espec.model, "embedder", source, threads)
+    size = _input_size(m, "embedder", source) or (112, 112)
     if size[0] != size[1]:
         raise ModelError(f"embedder: the model's input is {size[0]}x{size[1]}; an aligned crop is square")
     present = [o.name for o in m.session.get_outputs()]
     output = espec.output_name or present[0]
     if output not in present:
-        raise ConfigError(
-            f"onnx spec {spec.source}: embedder.output_name: the model has no output '{output}' "
-            f"(outputs: {', '.join(present)})", field="embedder.output_name")
+        problem = f"the model has no output '{output}' ({', '.join(present)})"
+        raise _bad(source, "embedder.output_name", problem)
     return OnnxEmbedder(m, output, size[0], espec.model_id(size[0], output))
 
 
@@ -493,7 +467,7 @@ def _parse(spec: str | os.PathLike | Mapping[str, Any] | None) -> OnnxSpec:
     if isinstance(spec, Mapping):
         return parse_spec(spec)
     if isinstance(spec, (str, os.PathLike)):
-        return read_spec(Path(spec))
+        return read_spec(Path(spec).expanduser())
     raise ConfigError(f"onnx spec must be a path or a dict, got {type(spec).__name__}", field="spec")
 
 
@@ -502,21 +476,19 @@ def _thresholds(spec: OnnxSpec, model_id: str) -> Thresholds:
         return Thresholds(model_id)
     found = load_thresholds_file(spec.thresholds)
     if found.model_id != model_id:
-        raise ConfigError(
-            f"onnx spec {spec.source}: thresholds: {spec.thresholds} was calibrated for model "
-            f"'{found.model_id}', but this spec's embedder is '{model_id}'; calibrate it again",
-            field="thresholds")
+        problem = (f"{spec.thresholds} was calibrated for model '{found.model_id}', but this spec's "
+                   f"embedder is '{model_id}'; calibrate it again")
+        raise _bad(spec.source, "thresholds", problem)
     return found
 
 
 def _parts(parsed: OnnxSpec, threads: int | None) -> tuple[Any, Any, list[tuple[str, str]], str]:
     """Detector, embedder, checked files and licence text (YuNet stands in for a missing detector)."""
-    det = _load_detector(parsed, threads) if parsed.detector else None
-    emb = _load_embedder(parsed, threads) if parsed.embedder else None
+    det = _load_detector(parsed.detector, parsed.source, threads) if parsed.detector else None
+    emb = _load_embedder(parsed.embedder, parsed.source, threads) if parsed.embedder else None
     if det is not None and emb is not None and not det.has_keypoints:
-        raise ConfigError(
-            f"onnx spec {parsed.source}: detector.outputs: the embedder needs five keypoints per face "
-            "to align it, and the detector has no keypoint outputs", field="detector.outputs")
+        problem = "the embedder needs five keypoints per face to align it; the detector outputs none"
+        raise _bad(parsed.source, "detector.outputs", problem)
     specs = [p.model for p in (parsed.detector, parsed.embedder) if p is not None]
     files = [(str(m.path), m.sha256) for m in specs]
     licences = [f"{m.name}: {m.licence}" for m in specs]

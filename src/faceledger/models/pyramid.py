@@ -14,7 +14,7 @@ import numpy as np
 
 from faceledger._cv import cv2
 from faceledger.core.geometry import nms
-from faceledger.models.base import DetectOptions, Detections
+from faceledger.models.base import Detections, DetectOptions
 
 __all__ = ["pyramid_scales", "run_pyramid"]
 

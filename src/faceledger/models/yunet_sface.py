@@ -18,7 +18,7 @@ import numpy as np
 from faceledger._cv import cv2
 from faceledger.core.align import align_face
 from faceledger.core.similarity import l2_normalize
-from faceledger.models.base import Backend, DetectOptions, Detections
+from faceledger.models.base import Backend, Detections, DetectOptions
 from faceledger.models.files import ModelFile
 from faceledger.models.pyramid import run_pyramid
 from faceledger.models.thresholds import load_packaged_thresholds

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 
 from faceledger.core.chain import canonical_json, entry_hash
-from faceledger.errors import InputError, ModelMismatchError
+from faceledger.errors import ConflictError, InputError, ModelMismatchError
 
-from .base import Gallery, GallerySettings, LedgerRow
+from .base import BulkSubject, Gallery, GallerySettings, LedgerRow
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -161,17 +161,18 @@ def rank_subjects(
     scores_of: Callable[[int], tuple[np.ndarray, np.ndarray]],
     subject_of: Callable[[np.ndarray], np.ndarray],
     k: int,
-    total: int,
+    total: int | None = None,
 ) -> list[tuple[int, float, int]]:
     """Top ``k`` subjects by their best template score, from a template-level top-m search.
 
-    ``scores_of(m)`` returns the ``m`` best template ids and scores (best first);
-    ``subject_of(ids)`` maps template ids to subject ids. ``m`` grows until ``k``
-    distinct subjects are found or the gallery (``total`` templates) is exhausted,
+    ``scores_of(m)`` returns up to ``m`` best template ids and scores (best first;
+    fewer than ``m`` means there are no more); ``subject_of(ids)`` maps template ids
+    to subject ids (negative: gone, skipped). ``m`` grows until ``k`` distinct
+    subjects are found or the gallery (``total`` templates, if known) is exhausted,
     so a subject with many templates never hides the others. Returns
     ``(subject_id, score, template_id)`` best first.
     """
-    m = min(total, max(4 * k, 16))
+    m = max(4 * k, 16) if total is None else min(total, max(4 * k, 16))
     while True:
         tids, scores = scores_of(m)
         sids = subject_of(tids)
@@ -183,6 +184,28 @@ def rank_subjects(
                 out.append((sid, score, tid))
                 if len(out) == k:
                     return out
-        if m >= total:
+        if len(tids) < m or (total is not None and m >= total):
             return out
-        m = min(total, m * 4)
+        m = m * 4 if total is None else min(total, m * 4)
+
+
+def bulk_rows(g: Gallery, subjects: Sequence[BulkSubject]) -> list[list[tuple[np.ndarray, str, str, bytes | None]]]:
+    """Validated ``(vector, quality JSON, sha256, photo)`` per template, per subject (duplicates dropped)."""
+    refs: set[str] = set()
+    out = []
+    for s in subjects:
+        check_text(s.external_ref, "external reference")
+        if s.external_ref in refs:
+            raise ConflictError(f"subject '{s.external_ref}' appears twice in the import", external_ref=s.external_ref)
+        refs.add(s.external_ref)
+        tpls, shas = [], set()
+        for t in s.templates:
+            check_model(g, t.model_id)
+            sha = check_sha256(t.source_sha256)
+            if sha in shas:
+                continue
+            shas.add(sha)
+            photo = bytes(t.photo) if t.photo is not None and g.keep_photos else None
+            tpls.append((check_vector(t.vector, g.dimension), quality_json(t.quality), sha, photo))
+        out.append(tpls)
+    return out

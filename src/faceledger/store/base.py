@@ -28,6 +28,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 __all__ = [
+    "BulkSubject",
     "Candidate",
     "Gallery",
     "GallerySettings",
@@ -122,6 +123,15 @@ class NewTemplate:
 
 
 @dataclass(frozen=True)
+class BulkSubject:
+    """A subject with its templates, for :meth:`Transaction.bulk_enroll` (imports, re-enrollment)."""
+
+    external_ref: str
+    templates: Sequence[NewTemplate]
+    display_name: str | None = None
+
+
+@dataclass(frozen=True)
 class StoredTemplate:
     """Metadata of a stored template (never the vector)."""
 
@@ -195,6 +205,7 @@ class Transaction(Protocol):
     def find_subject(self, gallery: str, external_ref: str) -> Subject: ...
     def remove_subject(self, subject_id: int) -> Subject: ...
     def add_template(self, subject_id: int, template: NewTemplate) -> StoredTemplate: ...
+    def bulk_enroll(self, gallery: str, subjects: Sequence[BulkSubject]) -> list[int]: ...
     def remove_template(self, template_id: int) -> None: ...
     # governance records
     def put_record(self, kind: str, record_id: str, data: Mapping[str, Any], *,

@@ -1,0 +1,218 @@
+"""The recognizer: loaded models and the rules for using them on photos.
+
+A :class:`Recognizer` detects, embeds and compares faces. It stores nothing and
+keeps no records, so it cannot identify anyone against a gallery: that, and every
+operation of a deployment, goes through :class:`faceledger.engine.Engine`, which
+adds consent, policy, authorizations and the ledger. Redaction and evaluation use
+a Recognizer directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Literal, Union
+
+import numpy as np
+
+from faceledger._cv import cv2
+from faceledger.core.align import align_face
+from faceledger.core.quality import quality_of
+from faceledger.errors import (
+    FaceSelectionError,
+    ModelMismatchError,
+    MultipleFacesError,
+    NoFaceError,
+)
+from faceledger.media.image import DecodedImage, ImageLimits, ImageSource, load_image
+from faceledger.models.base import Backend, Detections, DetectOptions
+from faceledger.models.registry import load_backend
+from faceledger.types import Box, Face, ModelInfo, Template, VerifyResult
+
+__all__ = ["DEFAULT_BACKEND", "FaceChoice", "Recognizer", "choose_face"]
+
+DEFAULT_BACKEND = "yunet-sface"
+
+#: Which face of a photo to use: ``None`` requires exactly one face; an ``int`` picks
+#: by index in detection order (best score first); ``"largest"`` the widest box;
+#: ``"center"`` the face nearest the image centre (the subject of a portrait).
+FaceChoice = Union[None, int, Literal["largest", "center"]]
+
+
+class Recognizer:
+    """Loaded models plus the rules for using them on photos.
+
+    >>> engine = Recognizer()                      # yunet-sface, checked against SHA-256
+    >>> result = engine.verify("a.jpg", "b.jpg")
+    >>> result.match, result.score, result.threshold
+    """
+
+    def __init__(
+        self,
+        backend: str | Backend = DEFAULT_BACKEND,
+        *,
+        limits: ImageLimits | None = None,
+        detect_options: DetectOptions | None = None,
+        threads: int | None = None,
+        backend_options: Mapping[str, object] | None = None,
+    ) -> None:
+        """Load ``backend`` (a name from :data:`faceledger.BACKENDS`, or a loaded :class:`Backend`).
+
+        ``backend_options`` go to the backend's ``load()`` (e.g. ``{"spec": "model.toml"}``
+        for ``onnx``, ``{"detector": "mmod"}`` for ``dlib``); ``threads`` sets OpenCV's
+        thread count for the whole process.
+        """
+        if threads is not None:
+            if threads < 1:
+                raise ValueError("threads must be at least 1")
+            cv2.setNumThreads(threads)  # process-wide: OpenCV has a single pool
+        if isinstance(backend, str):
+            self.backend: Backend = load_backend(backend, **dict(backend_options or {}))
+        else:
+            self.backend = backend
+        self.limits = limits or ImageLimits()
+        self.detect_options = detect_options or DetectOptions()
+
+    @property
+    def info(self) -> ModelInfo:
+        return self.backend.info
+
+    @property
+    def model_id(self) -> str:
+        return self.backend.model_id
+
+    # -- photos -------------------------------------------------------------------
+    def load(self, source: ImageSource) -> DecodedImage:
+        """Decode a photo under this engine's limits (see :func:`faceledger.media.load_image`)."""
+        return load_image(source, self.limits)
+
+    def detect(
+        self,
+        image: ImageSource,
+        *,
+        min_face_size: float | None = None,
+        score_threshold: float | None = None,
+        quality: bool = True,
+    ) -> list[Face]:
+        """Every face in ``image``, best detection score first.
+
+        ``quality=False`` skips the sharpness measure (it needs an aligned crop per face).
+        """
+        img = self.load(image)
+        opts = self._options(min_face_size, score_threshold)
+        return self._faces(img.rgb, self.backend.detector.detect(img.rgb, opts), quality)
+
+    def embed(self, image: ImageSource, faces: Sequence[Face] | None = None) -> list[Template]:
+        """Templates of ``faces`` in ``image`` (every detected face if not given)."""
+        img = self.load(image)
+        if faces is None:
+            faces = self._faces(img.rgb, self.backend.detector.detect(img.rgb, self.detect_options), True)
+        return self._embed(img, list(faces))
+
+    def template(self, image: ImageSource, *, face: FaceChoice = None) -> Template:
+        """The template of one face of ``image``; see :data:`FaceChoice` for ``face``."""
+        img = self.load(image)
+        faces = self._faces(img.rgb, self.backend.detector.detect(img.rgb, self.detect_options), True)
+        chosen = choose_face(faces, face, img.width, img.height)
+        return self._embed(img, [chosen])[0]
+
+    # -- comparison -----------------------------------------------------------------
+    def compare(self, a: Template, b: Template) -> float:
+        """Cosine similarity of two templates of this engine's model, in ``[-1, 1]``."""
+        for t in (a, b):
+            if t.model_id != self.model_id:
+                raise ModelMismatchError(
+                    f"template made by model '{t.model_id}' cannot be compared with model "
+                    f"'{self.model_id}'; re-create it from the photo"
+                )
+        return float(np.clip(np.dot(a.vector, b.vector), -1.0, 1.0))
+
+    def verify(
+        self,
+        a: ImageSource | Template,
+        b: ImageSource | Template,
+        *,
+        face_a: FaceChoice = None,
+        face_b: FaceChoice = None,
+        operating_point: str | None = None,
+    ) -> VerifyResult:
+        """Decide whether ``a`` and ``b`` show the same person (1:1).
+
+        Each side is a photo (exactly one face unless ``face_a``/``face_b`` choose one)
+        or a :class:`Template`. The threshold is the calibrated one of
+        ``operating_point`` (default: the model's default, e.g. ``"fmr1e-3"``).
+        """
+        point = self.backend.thresholds.get(operating_point)
+        ta = a if isinstance(a, Template) else self.template(a, face=face_a)
+        tb = b if isinstance(b, Template) else self.template(b, face=face_b)
+        score = self.compare(ta, tb)
+        return VerifyResult(
+            score=score,
+            threshold=point.threshold,
+            match=score >= point.threshold,
+            operating_point=point.name,
+            model_id=self.model_id,
+            face_a=ta.face,
+            face_b=tb.face,
+        )
+
+    # -- internals ------------------------------------------------------------------
+    def _options(self, min_face_size: float | None, score_threshold: float | None) -> DetectOptions:
+        base = self.detect_options
+        if min_face_size is None and score_threshold is None:
+            return base
+        return DetectOptions(
+            min_face_size=base.min_face_size if min_face_size is None else min_face_size,
+            score_threshold=base.score_threshold if score_threshold is None else score_threshold,
+            max_faces=base.max_faces,
+        )
+
+    def _faces(self, rgb: np.ndarray, found: Detections, quality: bool) -> list[Face]:
+        faces = []
+        for box_arr, marks, score in zip(found.boxes, found.landmarks, found.scores, strict=True):
+            box = Box(*(float(v) for v in box_arr))
+            q = None
+            if quality:
+                crop = align_face(rgb, marks) if np.isfinite(marks).sum() >= 4 else None
+                q = quality_of(box, marks, crop)
+            landmarks = tuple((float(x), float(y)) for x, y in marks)
+            faces.append(Face(box=box, landmarks=landmarks, score=float(score), quality=q))  # type: ignore[arg-type]
+        return faces
+
+    def _embed(self, img: DecodedImage, faces: list[Face]) -> list[Template]:
+        if not faces:
+            return []
+        boxes = np.array([f.box.as_tuple() for f in faces], np.float32)
+        marks = np.array([f.landmarks for f in faces], np.float32)
+        vectors = self.backend.embedder.embed(img.rgb, boxes, marks)
+        out = []
+        for face, vec in zip(faces, vectors, strict=True):
+            vec = np.ascontiguousarray(vec, dtype=np.float32)
+            vec.setflags(write=False)
+            out.append(Template(vector=vec, model_id=self.model_id, face=face, source_sha256=img.sha256))
+        return out
+
+
+def choose_face(faces: Sequence[Face], choice: FaceChoice, width: int, height: int) -> Face:
+    """Apply a :data:`FaceChoice` to detected faces, refusing silent picks."""
+    if not faces:
+        raise NoFaceError("no face found in the photo")
+    if choice is None:
+        if len(faces) > 1:
+            raise MultipleFacesError(
+                f"{len(faces)} faces found; choose one (a face index, 'largest' or 'center')",
+                count=len(faces),
+                boxes=[f.box.as_tuple() for f in faces],
+            )
+        return faces[0]
+    if isinstance(choice, bool) or not isinstance(choice, (int, str)):
+        raise FaceSelectionError(f"invalid face choice {choice!r}")
+    if isinstance(choice, int):
+        if not 0 <= choice < len(faces):
+            raise FaceSelectionError(f"face index {choice} is out of range: {len(faces)} face(s) found")
+        return faces[choice]
+    if choice == "largest":
+        return max(faces, key=lambda f: f.box.area)
+    if choice == "center":
+        cx, cy = width / 2.0, height / 2.0
+        return min(faces, key=lambda f: (f.box.center[0] - cx) ** 2 + (f.box.center[1] - cy) ** 2)
+    raise FaceSelectionError(f"invalid face choice {choice!r}: use an index, 'largest' or 'center'")
