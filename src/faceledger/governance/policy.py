@@ -238,9 +238,7 @@ def policy_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Policy:
     top = _Table(data, "", source)
     version = top.integer("version", POLICY_VERSION, minimum=1)
     if version != POLICY_VERSION:
-        raise ConfigError(
-            f"{source}: version {version} is not supported (this FaceLedger reads {POLICY_VERSION})"
-        )
+        raise ConfigError(f"{source}: version {version} is not supported (this FaceLedger reads {POLICY_VERSION})")
     org = top.table("organisation")
     purposes = top.table("purposes")
     ident = top.table("identification")
@@ -391,9 +389,7 @@ class _Table:
             hint = get_close_matches(value, known, n=1)
             did = f"; did you mean '{hint[0]}'?" if hint else f" (known: {', '.join(known)})"
             where = self._key(key) if key else self.path
-            raise ConfigError(
-                f"{self.source}: {where} has unknown {what} {value!r}{did}", key=where
-            ) from None
+            raise ConfigError(f"{self.source}: {where} has unknown {what} {value!r}{did}", key=where) from None
 
     def finish(self) -> None:
         """Refuse keys nobody read: a misspelt key must not silently fall back to a default."""
