@@ -42,6 +42,6 @@ def groups(testdata: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def engine():
-    from faceledger import Engine
+    from faceledger import Recognizer
 
-    return Engine()
+    return Recognizer()

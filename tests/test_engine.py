@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import faceledger
-from faceledger import Engine, Template
+from faceledger import Recognizer, Template
 from faceledger.errors import (
     FaceSelectionError,
     ModelMismatchError,
@@ -31,7 +31,7 @@ def pairs(path: Path, same: bool, n: int) -> list[tuple[str, str]]:
     return out[:n]
 
 
-def test_verify_lfw_sample(engine: Engine, testdata: Path):
+def test_verify_lfw_sample(engine: Recognizer, testdata: Path):
     """25 genuine and 25 impostor pairs of View 1's test split, at the default operating point."""
     images = testdata / "lfw" / "images"
     dev_test = testdata / "lfw" / "pairsDevTest.txt"
@@ -45,7 +45,7 @@ def test_verify_lfw_sample(engine: Engine, testdata: Path):
     assert right >= 47, f"{right}/50 pairs decided correctly"
 
 
-def test_verify_reports_score_threshold_and_faces(engine: Engine, lfw: Path):
+def test_verify_reports_score_threshold_and_faces(engine: Recognizer, lfw: Path):
     a = lfw / "Aaron_Peirsol" / "Aaron_Peirsol_0001.jpg"
     b = lfw / "Aaron_Peirsol" / "Aaron_Peirsol_0002.jpg"
     r = engine.verify(a, b)
@@ -57,21 +57,21 @@ def test_verify_reports_score_threshold_and_faces(engine: Engine, lfw: Path):
         engine.verify(a, b, operating_point="fmr0.5")
 
 
-def test_verify_accepts_templates_and_bytes(engine: Engine, lfw: Path):
+def test_verify_accepts_templates_and_bytes(engine: Recognizer, lfw: Path):
     a = lfw / "Aaron_Peirsol" / "Aaron_Peirsol_0001.jpg"
     ta = engine.template(a)
     r1 = engine.verify(ta, a.read_bytes())
     assert r1.score == pytest.approx(1.0, abs=1e-5)
 
 
-def test_no_face_is_an_error(engine: Engine):
+def test_no_face_is_an_error(engine: Recognizer):
     blank = np.full((200, 200, 3), 128, np.uint8)
     assert engine.detect(blank) == []
     with pytest.raises(NoFaceError):
         engine.verify(blank, blank)
 
 
-def test_several_faces_need_a_choice(engine: Engine, groups: Path, lfw: Path):
+def test_several_faces_need_a_choice(engine: Recognizer, groups: Path, lfw: Path):
     group = groups / "facenetpytorch_multiface.jpg"
     with pytest.raises(MultipleFacesError) as info:
         engine.template(group)
@@ -86,17 +86,17 @@ def test_several_faces_need_a_choice(engine: Engine, groups: Path, lfw: Path):
             engine.template(group, face=bad)
 
 
-def test_templates_of_another_model_are_refused(engine: Engine, lfw: Path):
+def test_templates_of_another_model_are_refused(engine: Recognizer, lfw: Path):
     t = engine.template(lfw / "Aaron_Peirsol" / "Aaron_Peirsol_0001.jpg")
     alien = Template(vector=t.vector, model_id="dlib-resnet-v1")
     with pytest.raises(ModelMismatchError):
         engine.compare(t, alien)
 
 
-def test_uncalibrated_backend_refuses_to_decide(engine: Engine, lfw: Path):
+def test_uncalibrated_backend_refuses_to_decide(engine: Recognizer, lfw: Path):
     from dataclasses import replace
 
-    bare = Engine(replace(engine.backend, thresholds=Thresholds(engine.model_id)))
+    bare = Recognizer(replace(engine.backend, thresholds=Thresholds(engine.model_id)))
     with pytest.raises(NotCalibratedError):
         bare.verify(lfw / "Aaron_Peirsol" / "Aaron_Peirsol_0001.jpg", lfw / "Aaron_Peirsol" / "Aaron_Peirsol_0002.jpg")
 

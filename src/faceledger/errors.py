@@ -16,7 +16,8 @@ Nothing here is ever raised with ``assert``.
     │   ├── ImageTooLargeError
     │   ├── NoFaceError
     │   ├── MultipleFacesError
-    │   └── FaceSelectionError
+    │   ├── FaceSelectionError
+    │   └── EnrollmentRejectedError   (quality gate: too small, blurred, turned)
     ├── ModelError                  models and backends (CLI exit 3)
     │   ├── UnknownBackendError
     │   ├── BackendUnavailableError  (an optional dependency is missing)
@@ -50,6 +51,7 @@ __all__ = [
     "CorruptImageError",
     "DataKeyError",
     "EmptyInputError",
+    "EnrollmentRejectedError",
     "FaceLedgerError",
     "FaceSelectionError",
     "FileTooLargeError",
@@ -125,6 +127,12 @@ class MultipleFacesError(InputError):
 
 class FaceSelectionError(InputError):
     code = "bad_face_selection"
+
+
+class EnrollmentRejectedError(InputError):
+    """Enrollment photos failed the gallery's quality gate (``details["rejections"]`` says why)."""
+
+    code = "enrollment_rejected"
 
 
 class ModelError(FaceLedgerError):

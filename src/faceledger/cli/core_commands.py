@@ -5,12 +5,13 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from faceledger.cli.context import engine_of
 from faceledger.cli.render import EXIT_CODES, console, fail, print_json
 from faceledger.core.draw import draw_faces
 from faceledger.errors import FaceLedgerError
@@ -18,20 +19,20 @@ from faceledger.media.encode import save_image
 from faceledger.media.image import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, ImageLimits
 from faceledger.models.base import DetectOptions
 from faceledger.models.registry import BACKENDS, load_backend
-from faceledger.recognizer import DEFAULT_BACKEND, Recognizer
 
-BackendOpt = Annotated[str, typer.Option("--backend", "-b", help="Backend name (see `faceledger models`).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 MaxBytes = Annotated[int, typer.Option(help="Refuse files larger than this many bytes.")]
 MaxPixels = Annotated[int, typer.Option(help="Refuse images with more pixels than this.")]
 
 
-def _engine(backend: str, max_bytes: int, max_pixels: int, **detect: float) -> Recognizer:
-    return Recognizer(
-        backend,
-        limits=ImageLimits(max_bytes=max_bytes, max_pixels=max_pixels),
-        detect_options=DetectOptions(**detect),
-    )
+def _engine(ctx: typer.Context, role: str, max_bytes: int, max_pixels: int, **detect: float):  # noqa: ANN202
+    """The Engine and Actor, with this command's input caps and detection options."""
+    engine, actor = engine_of(ctx, role)
+    rec = engine.recognizer
+    rec.limits = ImageLimits(max_bytes=max_bytes, max_pixels=max_pixels)
+    if detect:
+        rec.detect_options = DetectOptions(**detect)
+    return engine, actor
 
 
 def _face_choice(value: str | None):  # noqa: ANN202
@@ -57,6 +58,7 @@ def progress(total: int, label: str) -> Progress:
 
 
 def detect(
+    ctx: typer.Context,
     photos: Annotated[list[Path], typer.Argument(help="Photos (JPEG, PNG or WebP).")],
     json_out: JsonOpt = False,
     annotate: Annotated[
@@ -64,13 +66,14 @@ def detect(
     ] = None,
     min_face_size: Annotated[float, typer.Option(help="Smallest face width in pixels.")] = 20.0,
     score_threshold: Annotated[float, typer.Option(help="Minimum detection score in [0, 1].")] = 0.6,
-    backend: BackendOpt = DEFAULT_BACKEND,
+    purpose: Annotated[Optional[str], typer.Option(help="Declared purpose (recorded in the ledger).")] = None,
     max_bytes: MaxBytes = DEFAULT_MAX_BYTES,
     max_pixels: MaxPixels = DEFAULT_MAX_PIXELS,
 ) -> None:
     """Find every face: box (x, y, w, h), five landmarks, score, quality."""
     try:
-        engine = _engine(backend, max_bytes, max_pixels, min_face_size=min_face_size, score_threshold=score_threshold)
+        engine, actor = _engine(ctx, "verifier", max_bytes, max_pixels, min_face_size=min_face_size,
+                                score_threshold=score_threshold)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     except FaceLedgerError as exc:
@@ -80,8 +83,8 @@ def detect(
         task = bar.add_task("detect", total=len(photos))
         for photo in photos:
             try:
-                img = engine.load(photo)
-                faces = engine.detect(img)
+                img = engine.recognizer.load(photo)
+                faces = engine.detect(actor, img, purpose=purpose)
                 if annotate is not None:
                     out = annotate if len(photos) == 1 else annotate / f"{photo.stem}_faces.png"
                     save_image(out, draw_faces(img.rgb, faces))
@@ -124,6 +127,7 @@ def _print_faces(results: list[dict]) -> None:
 
 
 def verify(
+    ctx: typer.Context,
     photo_a: Annotated[Path, typer.Argument(help="First photo.")],
     photo_b: Annotated[Path, typer.Argument(help="Second photo.")],
     face_a: Annotated[str | None, typer.Option(help="Face of A: index, 'largest' or 'center'.")] = None,
@@ -131,16 +135,16 @@ def verify(
     operating_point: Annotated[
         str | None, typer.Option(help="Calibrated operating point, e.g. fmr1e-3 or fmr1e-4.")
     ] = None,
+    purpose: Annotated[Optional[str], typer.Option(help="Declared purpose (default: the policy's only one).")] = None,
     json_out: JsonOpt = False,
-    backend: BackendOpt = DEFAULT_BACKEND,
     max_bytes: MaxBytes = DEFAULT_MAX_BYTES,
     max_pixels: MaxPixels = DEFAULT_MAX_PIXELS,
 ) -> None:
     """Do two photos show the same person? Exit 0 if yes, 1 if no, 2+ on errors."""
     try:
-        engine = _engine(backend, max_bytes, max_pixels)
+        engine, actor = _engine(ctx, "verifier", max_bytes, max_pixels)
         result = engine.verify(
-            photo_a, photo_b, face_a=_face_choice(face_a), face_b=_face_choice(face_b),
+            actor, photo_a, photo_b, purpose=purpose, face_a=_face_choice(face_a), face_b=_face_choice(face_b),
             operating_point=operating_point,
         )
     except FaceLedgerError as exc:
@@ -184,6 +188,7 @@ def models(json_out: JsonOpt = False) -> None:
 
 
 def tour(
+    ctx: typer.Context,
     photos: Annotated[list[Path] | None, typer.Argument(help="Photos to try (default: a few test photos).")] = None,
 ) -> None:
     """A short tour: the models, detection on each photo, verification of the first two."""
@@ -193,17 +198,16 @@ def tour(
         raise typer.Exit(EXIT_CODES["input"])
     models(json_out=False)
     try:
-        detect(photos, json_out=False, annotate=None, min_face_size=20.0, score_threshold=0.6,
-               backend=DEFAULT_BACKEND, max_bytes=DEFAULT_MAX_BYTES, max_pixels=DEFAULT_MAX_PIXELS)
+        detect(ctx, photos, json_out=False, annotate=None, min_face_size=20.0, score_threshold=0.6, purpose=None,
+               max_bytes=DEFAULT_MAX_BYTES, max_pixels=DEFAULT_MAX_PIXELS)
     except typer.Exit as exc:
         if exc.exit_code:
             raise
     if len(photos) >= 2:
         console.print(f"\nverify {photos[0].name} {photos[1].name}:")
         with contextlib.suppress(typer.Exit):
-            verify(photos[0], photos[1], face_a="center", face_b="center", operating_point=None,
-                   json_out=False, backend=DEFAULT_BACKEND, max_bytes=DEFAULT_MAX_BYTES,
-                   max_pixels=DEFAULT_MAX_PIXELS)
+            verify(ctx, photos[0], photos[1], face_a="center", face_b="center", operating_point=None,
+                   purpose=None, json_out=False, max_bytes=DEFAULT_MAX_BYTES, max_pixels=DEFAULT_MAX_PIXELS)
 
 
 def _sample_photos() -> list[Path]:

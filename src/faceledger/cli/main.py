@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import typer
 
-from faceledger.cli import core_commands
+from faceledger.cli import core_commands, engine_commands
+from faceledger.cli.context import global_options
 
 app = typer.Typer(
     name="faceledger",
-    help="FaceLedger: face detection and verification, accountable by construction.",
+    help="FaceLedger: face detection, verification and identification, accountable by construction.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    callback=global_options,
 )
 core_commands.register(app)
+engine_commands.register(app)
 
 
 def main() -> None:  # console-script entry point

@@ -10,7 +10,16 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from faceledger.errors import ConfigError, FaceLedgerError, InputError, ModelError
+from faceledger.errors import (
+    ConfigError,
+    ConflictError,
+    FaceLedgerError,
+    InputError,
+    ModelError,
+    NotFoundError,
+    RefusedError,
+    StoreError,
+)
 
 __all__ = ["EXIT_CODES", "console", "err_console", "exit_for", "to_jsonable"]
 
@@ -18,18 +27,21 @@ console = Console()
 err_console = Console(stderr=True)
 
 #: Exit codes of every command (documented in docs/cli.md):
-#: 0 success (for ``verify``: same person), 1 ``verify`` ran but found different people,
-#: 2 bad input, 3 model or backend problem, 4 configuration problem, 5 other FaceLedger error.
-EXIT_CODES = {"ok": 0, "no_match": 1, "input": 2, "model": 3, "config": 4, "other": 5}
+#: 0 success (for ``verify``: same person; ``identify``: candidates found; ``ledger verify``: intact),
+#: 1 the negative answer (different people, no match, ledger not intact), 2 bad input,
+#: 3 model or backend problem, 4 configuration problem, 5 other FaceLedger error,
+#: 6 refused by a rule (permission, consent, authorization, prohibited use, rate limit),
+#: 7 not found, 8 conflict, 9 storage problem.
+EXIT_CODES = {"ok": 0, "no_match": 1, "input": 2, "model": 3, "config": 4, "other": 5, "refused": 6,
+              "not_found": 7, "conflict": 8, "store": 9}
+_BY_CLASS = ((InputError, "input"), (ModelError, "model"), (ConfigError, "config"), (RefusedError, "refused"),
+             (NotFoundError, "not_found"), (ConflictError, "conflict"), (StoreError, "store"))
 
 
 def exit_for(exc: FaceLedgerError) -> int:
-    if isinstance(exc, InputError):
-        return EXIT_CODES["input"]
-    if isinstance(exc, ModelError):
-        return EXIT_CODES["model"]
-    if isinstance(exc, ConfigError):
-        return EXIT_CODES["config"]
+    for cls, name in _BY_CLASS:
+        if isinstance(exc, cls):
+            return EXIT_CODES[name]
     return EXIT_CODES["other"]
 
 

@@ -1,0 +1,87 @@
+"""Typed results of the accountable engine's operations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from faceledger.governance.review import LEAD_LABEL
+from faceledger.governance.roles import Role
+from faceledger.types import Face
+
+__all__ = ["Actor", "EnrollResult", "FaceCandidates", "IdentifyResult", "LeadCandidateView"]
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who is calling, and in which role. Every engine call carries one."""
+
+    id: str
+    role: Role
+
+    def __post_init__(self) -> None:
+        from faceledger.errors import InputError
+
+        if not isinstance(self.id, str) or not self.id.strip():
+            raise InputError("an actor id is required")
+        try:
+            object.__setattr__(self, "role", Role(self.role))
+        except ValueError:
+            known = ", ".join(r.value for r in Role)
+            raise InputError(f"unknown role {self.role!r} (roles: {known})") from None
+
+
+@dataclass(frozen=True, slots=True)
+class EnrollResult:
+    """What an enrollment stored: the subject, how many templates were new, and the ledger entry."""
+
+    gallery: str
+    subject_ref: str
+    subject_id: int
+    templates_added: int
+    templates_existing: int
+    ledger_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class LeadCandidateView:
+    """A candidate subject of an identification: a lead for human review, never a decision."""
+
+    subject_ref: str
+    score: float
+    rank: int
+
+
+@dataclass(frozen=True, slots=True)
+class FaceCandidates:
+    """The candidates found for one face of the probe photo (empty: an explicit "no match")."""
+
+    face: Face
+    candidates: tuple[LeadCandidateView, ...]
+    lead_id: str | None
+
+    @property
+    def no_match(self) -> bool:
+        return not self.candidates
+
+
+@dataclass(frozen=True, slots=True)
+class IdentifyResult:
+    """The outcome of a 1:N search: per face, candidates at or above ``threshold``.
+
+    Candidates are leads for trained human review (``label``), stored in the review
+    queue; when nobody passes the threshold the answer is "no match", never the
+    nearest stranger.
+    """
+
+    gallery: str
+    faces: tuple[FaceCandidates, ...]
+    threshold: float
+    operating_point: str
+    model_id: str
+    authorization_id: str
+    ledger_seq: int
+    label: str = field(default=LEAD_LABEL)
+
+    @property
+    def no_match(self) -> bool:
+        return all(f.no_match for f in self.faces)

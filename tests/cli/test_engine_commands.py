@@ -1,0 +1,96 @@
+"""The governance commands end to end through the CLI, on a real store and real photos."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from faceledger.cli.main import app
+
+runner = CliRunner()
+
+POLICY = """
+[purposes]
+allowed = ["access_control", "investigation"]
+[identification]
+enabled = true
+"""
+
+
+def fl(role: str, *args: object, actor: str | None = None):
+    return runner.invoke(app, ["--actor", actor or role + "-1", "--role", role, *[str(a) for a in args]])
+
+
+def test_full_workflow(lfw: Path, data_dir: Path, tmp_path: Path):
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "policy.toml").write_text(POLICY)
+    a1, a2, a3 = (lfw / "Aaron_Peirsol" / f"Aaron_Peirsol_000{i}.jpg" for i in (1, 2, 3))
+
+    assert fl("admin", "gallery", "create", "staff").exit_code == 0
+    r = fl("enroller", "enroll", "staff", "aaron", a1, a2)
+    assert r.exit_code == 6 and "consent_required" in r.output
+    r = fl("enroller", "consent", "record", "staff", "aaron", "--purpose", "access_control",
+           "--notice-version", "v1", "--method", "signed_form")
+    assert r.exit_code == 0, r.output
+    r = fl("enroller", "enroll", "staff", "aaron", a1, a2)
+    assert r.exit_code == 0 and "2 template(s) added" in r.output
+
+    r = fl("investigator", "identify", "staff", a3, "--purpose", "investigation")
+    assert r.exit_code == 6 and "authorization_required" in r.output
+    r = fl("admin", "authorization", "record", "--kind", "court_order", "--reference", "CASE-9",
+           "--issuer", "Court", "--gallery", "staff", "--purpose", "investigation")
+    assert r.exit_code == 0, r.output
+    r = fl("investigator", "identify", "staff", a3, "--purpose", "investigation", "--flag", "protest")
+    assert r.exit_code == 6 and "prohibited_use" in r.output
+    r = fl("investigator", "identify", "staff", a3, "--purpose", "investigation", "--json")
+    assert r.exit_code == 0, r.output
+    result = json.loads(r.output)
+    lead = result["faces"][0]["lead_id"]
+    assert result["faces"][0]["candidates"][0]["subject_ref"] == "aaron"
+    assert result["label"] == "not a basis for action on its own"
+
+    pending = json.loads(fl("reviewer", "review", "list").output)
+    assert [x["id"] for x in pending] == [lead]
+    r = fl("investigator", "review", "decide", lead, "confirmed", "--rationale", "mine", "--subject", "aaron")
+    assert r.exit_code == 6
+    r = fl("reviewer", "review", "decide", lead, "confirmed", "--rationale", "ears", "--subject", "aaron")
+    assert r.exit_code == 0 and "confirmed" in r.output
+
+    assert fl("auditor", "ledger", "verify").exit_code == 0
+    report = fl("auditor", "report", "usage", "--json")
+    assert report.exit_code == 0 and json.loads(report.output)
+    export = fl("admin", "subject", "export", "staff", "aaron")
+    assert export.exit_code == 0 and json.loads(export.output)["subject_ref"] == "aaron"
+    assert "would erase 0 subject(s); 1 kept" in fl("admin", "retention", "run", "--dry-run").output
+
+    r = fl("admin", "subject", "remove", "staff", "aaron")
+    assert r.exit_code == 0 and "2 template(s)" in r.output
+    assert fl("enroller", "subject", "list", "staff", "--json").output.strip() == "[]"
+
+    key, pub = tmp_path / "cp.key", tmp_path / "cp.pub"
+    assert fl("admin", "ledger", "keygen", key, pub).exit_code == 0
+    assert fl("admin", "ledger", "checkpoint", "--key", key, "--out", tmp_path / "cp.json").exit_code == 0
+    ok = fl("auditor", "ledger", "verify", "--checkpoint", tmp_path / "cp.json", "--public-key", pub)
+    assert ok.exit_code == 0, ok.output
+
+    db = sqlite3.connect(data_dir / "faceledger.db")
+    db.execute("DELETE FROM ledger WHERE seq = 5")
+    db.commit()
+    db.close()
+    broken = fl("auditor", "ledger", "verify")
+    assert broken.exit_code == 1 and "NOT intact" in broken.output and "5" in broken.output
+
+
+def test_role_is_required_for_governance_commands():
+    r = runner.invoke(app, ["gallery", "list"])
+    assert r.exit_code == 2 and "role" in r.output
+
+
+def test_unknown_gallery_and_role(lfw: Path):
+    r = fl("enroller", "enroll", "nope", "x", lfw / "Aaron_Peirsol" / "Aaron_Peirsol_0001.jpg")
+    assert r.exit_code == 7
+    r = runner.invoke(app, ["--role", "wizard", "gallery", "list"])
+    assert r.exit_code == 2
