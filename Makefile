@@ -11,11 +11,11 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -e '.[server]'
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev,dlib,onnx,postgres]'
+	$(BIN)/pip install --quiet -e '.[dev,dlib,onnx,postgres,server]'
 	touch $@ $(VENV)/.installed-run
 
 run: $(VENV)/.installed-run

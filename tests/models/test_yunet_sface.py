@@ -134,3 +134,27 @@ def test_opencv_pin_runs_the_sface_file():
     assert net.forward().shape == (1, 128)
     pins = Path(__file__).resolve().parents[2] / "pyproject.toml"
     assert '"opencv-python-headless>=4.10,<5"' in pins.read_text()
+
+
+def test_each_face_of_a_group_gets_its_own_template(engine, groups: Path):
+    """Every template of a multi-face photo equals that face embedded on its own (OpenCV 4.14
+    returns garbage for all but the first row of a batched forward pass on this graph)."""
+    photo = groups / "facenetpytorch_multiface.jpg"
+    faces = engine.detect(photo)
+    together = engine.embed(photo, faces)
+    for face, t in zip(faces, together, strict=True):
+        alone = engine.embed(photo, [face])[0]
+        assert np.all(np.isfinite(t.vector))
+        assert float(np.dot(t.vector, alone.vector)) > 0.9999
+    # Six different people: no two templates of the photo are near-identical.
+    m = np.stack([t.vector for t in together])
+    sims = m @ m.T - np.eye(len(m)) * 2
+    assert sims.max() < 0.6
+
+
+def test_detector_keeps_one_network_per_input_size(engine, groups: Path):
+    det = engine.backend.detector
+    engine.detect(groups / "deepface_couple.jpg")
+    engine.detect(groups / "deepface_couple.jpg")
+    sizes = list(det._nets)
+    assert (2280, 1588) in sizes and (1140, 794) in sizes

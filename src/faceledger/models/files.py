@@ -40,6 +40,22 @@ class ModelFile:
             raise ModelFileError(f"model file missing from '{self.package}': {path}")
         return path
 
+    def verified_bytes(self) -> tuple[Path, bytes]:
+        """The file's path and contents, checked against the SHA-256 (the bytes that were hashed
+        are the bytes that get loaded: no window to swap the file in between)."""
+        path = self.locate()
+        data = path.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != self.sha256:
+            raise ModelFileError(
+                f"model file {path} has SHA-256 {digest}, expected {self.sha256}: "
+                "it was modified or is a different release; reinstall the pinned package",
+                path=str(path),
+                expected=self.sha256,
+                actual=digest,
+            )
+        return path, data
+
     def verified_path(self) -> Path:
         """The file's path, after checking its SHA-256 (raises ModelFileError on mismatch)."""
         path = self.locate()
