@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 TESTDATA ?= $(or $(FACELEDGER_TESTDATA),../shared/testdata)
 
-.PHONY: run test lint bench clean
+.PHONY: run tour test lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,9 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.installed-run
 
 run: $(VENV)/.installed-run
+	$(BIN)/faceledger serve --host 127.0.0.1 --port 8000
+
+tour: $(VENV)/.installed-run
 	$(BIN)/faceledger tour $(PHOTOS)
 
 test: $(VENV)/.installed-dev

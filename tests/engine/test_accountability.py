@@ -332,3 +332,14 @@ def test_unknown_role_is_refused():
 
     with pytest.raises(InputError):
         Actor("x", "superuser")
+
+
+def test_a_consent_record_is_never_rewritten(engine):
+    from dataclasses import replace
+
+    from faceledger.errors import ConflictError
+
+    engine.create_gallery(ADMIN, GALLERY)
+    record = consent(engine, "Aaron_Peirsol")
+    with pytest.raises(ConflictError):
+        engine.record_consent(CLERK, replace(record, notice_version="forged"))

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from faceledger.errors import (
+    ConflictError,
     EnrollmentRejectedError,
     FaceLedgerError,
     NotFoundError,
@@ -108,6 +109,7 @@ class GalleryOps(EngineBase):
             validate_new_consent(record, self.now(), self.policy.legal_bases)
             with self.store.transaction() as tx:
                 tx.get_gallery(record.gallery)
+                _refuse_existing(tx, record.id)
                 subject_id = _subject_id(tx, record.gallery, record.subject_ref)
                 tx.put_record(CONSENT, record.id, record.to_dict(), gallery=record.gallery, subject_id=subject_id)
                 self._commit(tx, op, {"consent_id": record.id, "legal_basis": record.legal_basis.value,
@@ -286,6 +288,15 @@ def _quality(face: Face) -> dict[str, float | None]:
 def _consents(reader: Any, gallery: str, subject_ref: str | None) -> list[ConsentRecord]:
     records = [consent_from_dict(r.data) for r in reader.list_records(CONSENT, gallery=gallery)]
     return [r for r in records if subject_ref is None or r.subject_ref == subject_ref]
+
+
+def _refuse_existing(tx: Any, consent_id: str) -> None:
+    """A consent record is never rewritten (that could un-withdraw it): new facts, new record."""
+    try:
+        tx.get_record(CONSENT, consent_id)
+    except NotFoundError:
+        return
+    raise ConflictError(f"consent record '{consent_id}' already exists; record a new one with another id")
 
 
 def _subject_id(tx: Any, gallery: str, subject_ref: str) -> int | None:

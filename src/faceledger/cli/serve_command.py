@@ -1,0 +1,62 @@
+"""``faceledger serve``: run the HTTP service and its web page (uvicorn, one process).
+
+On the first start on an empty data directory it creates the directory, the store, the
+checkpoint key pair and an admin API key, and prints the key once with how to sign in.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from faceledger.cli.render import fail
+from faceledger.errors import FaceLedgerError
+
+__all__ = ["register", "serve"]
+
+
+def serve(
+    ctx: typer.Context,
+    host: Annotated[Optional[str], typer.Option(help="Address to listen on (default 127.0.0.1: this machine only).")]
+    = None,
+    port: Annotated[Optional[int], typer.Option(help="TCP port (default 8000).")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option(
+        help="Data directory: store, keys, checkpoints, policy.toml (default: FACELEDGER_DATA_DIR or "
+             "~/.local/share/faceledger).")] = None,
+    settings: Annotated[Optional[Path], typer.Option(
+        "--settings", help="Settings file (TOML); FACELEDGER_* environment variables override it.")] = None,
+    model_workers: Annotated[Optional[int], typer.Option(help="Model runs at once (default 2).")] = None,
+    new_admin_key: Annotated[bool, typer.Option(help="Create and print a new admin API key.")] = False,
+) -> None:
+    """Serve the HTTP API (/v1, OpenAPI at /openapi.json) and the web page on http://HOST:PORT/."""
+    import uvicorn
+
+    from faceledger.server import create_app, load_settings
+    from faceledger.server.service import sign_in_banner
+
+    glob = ctx.obj
+    try:
+        conf = load_settings(settings, host=host, port=port, data_dir=data_dir, model_workers=model_workers,
+                             store=getattr(glob, "store", None), policy=getattr(glob, "policy", None))
+        backend = getattr(glob, "backend", None)
+        if backend and backend != conf.backend and backend != "yunet-sface":
+            conf = conf.replace(backend=backend)
+        logging.basicConfig(level=conf.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        app = create_app(conf, new_admin_key=new_admin_key)
+    except FaceLedgerError as exc:
+        raise fail(exc) from None
+    url = f"http://{'[' + conf.host + ']' if ':' in conf.host else conf.host}:{conf.port}"
+    typer.echo(sign_in_banner(app.state.service, url), err=False)
+    try:
+        uvicorn.run(app, host=conf.host, port=conf.port, log_level=conf.log_level, proxy_headers=False,
+                    server_header=False, timeout_graceful_shutdown=10, limit_concurrency=512)
+    finally:
+        app.state.service.close()
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``serve`` to the ``faceledger`` command line."""
+    app.command()(serve)

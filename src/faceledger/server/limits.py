@@ -1,0 +1,120 @@
+"""ASGI middleware: the request-body cap (413) and the security headers of every response."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .problems import PROBLEM_JSON, problem_body
+
+__all__ = ["BearerFirstMiddleware", "BodyLimitMiddleware", "BodyTooLarge", "SecurityHeadersMiddleware"]
+
+#: The page and the API load nothing from elsewhere; no inline script or style.
+CSP = ("default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "
+       "connect-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+
+
+class BodyTooLarge(StarletteHTTPException):
+    """Raised from ``receive`` when the body grows past the cap (FastAPI re-raises HTTP exceptions)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the request body is over the {limit:,}-byte limit")
+
+
+async def _send_problem(send: Send, status: int, code: str, detail: str,
+                        extra_headers: list[tuple[bytes, bytes]] = ()) -> None:  # type: ignore[assignment]
+    body = json.dumps(problem_body(status, code, detail)).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close"), *extra_headers]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class BearerFirstMiddleware:
+    """Answer ``/v1`` requests without any ``Authorization: Bearer`` header with 401 *before* their
+    body is read (so an anonymous client cannot make the service parse uploads); the key itself
+    is checked by the route's dependency."""
+
+    def __init__(self, app: ASGIApp, on_refuse: Callable[[], None] | None = None) -> None:
+        self.app, self.on_refuse = app, on_refuse
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/v1/"):
+            header = dict(scope["headers"]).get(b"authorization", b"")
+            if not header.lower().startswith(b"bearer ") or not header[7:].strip():
+                if self.on_refuse is not None:
+                    self.on_refuse()
+                await _send_problem(send, 401, "unauthenticated",
+                                    "an API key is required: send 'Authorization: Bearer <key>'",
+                                    [(b"www-authenticate", b'Bearer realm="faceledger"')])
+                return
+        await self.app(scope, receive, send)
+
+
+class BodyLimitMiddleware:
+    """Refuse bodies over ``max_bytes``: at once from ``Content-Length``, else while they stream in."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        detail = f"the request body is over the {self.max_bytes:,}-byte limit"
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+            await _send_problem(send, 413 if length.isdigit() else 400,
+                                "request_too_large" if length.isdigit() else "bad_request",
+                                detail if length.isdigit() else "invalid Content-Length header")
+            return
+        seen, started = 0, False
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise BodyTooLarge(self.max_bytes)
+            return message
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, tracked)
+        except BodyTooLarge:
+            if started:
+                raise
+            await _send_problem(send, 413, "request_too_large", detail)
+
+
+class SecurityHeadersMiddleware:
+    """``nosniff``, no referrer, no framing, a strict CSP; API answers are never cached."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        api = scope["path"].startswith("/v1/")
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers += [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"),
+                            (b"x-frame-options", b"DENY"), (b"content-security-policy", CSP.encode())]
+                if api:
+                    headers.append((b"cache-control", b"no-store"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)

@@ -1,0 +1,179 @@
+"""Everything one running service holds: the store, the engines, keys, limits and metrics.
+
+:func:`build_service` opens (on first start: creates) the data directory and the store,
+loads one copy of the models per model worker, and makes sure the deployment has a
+checkpoint signing key pair and an admin API key — the key's token is returned once in
+:attr:`Service.first_admin_token` and never stored.
+
+Data directory layout::
+
+    faceledger.db, faceledger.db.key    the SQLite store and its key-encryption key (0600)
+    policy.toml                         the deployment policy (optional; the safe default otherwise)
+    keys/checkpoint-ed25519.pem, .pub   the key pair that signs ledger checkpoints
+    checkpoints/<seq>-<time>.json       signed checkpoints (ship them elsewhere)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from faceledger.engine import Actor, Engine
+from faceledger.governance.policy import Policy, load_policy
+from faceledger.recognizer import Recognizer
+
+from .keys import KeyManager
+from .metrics import Metrics
+from .pool import ModelPool, RateLimiter
+from .settings import Settings
+
+__all__ = ["SETUP_ACTOR", "Service", "build_service"]
+
+log = logging.getLogger("faceledger.server")
+
+#: The actor of what the service does by itself (first-start set-up, scheduled retention).
+SETUP_ACTOR = "faceledger-service"
+
+
+@dataclass
+class Service:
+    """The state of one service process (see the module docstring)."""
+
+    settings: Settings
+    data_dir: Path
+    gov: Engine
+    pool: ModelPool[Engine]
+    keys: KeyManager
+    metrics: Metrics
+    limiter: RateLimiter
+    first_admin_token: str | None = None
+    created: list[str] = field(default_factory=list)
+
+    @property
+    def policy(self) -> Policy:
+        return self.gov.policy
+
+    @property
+    def checkpoint_key(self) -> Path:
+        return self.data_dir / "keys" / "checkpoint-ed25519.pem"
+
+    @property
+    def checkpoint_public_key(self) -> Path:
+        return self.data_dir / "keys" / "checkpoint-ed25519.pub"
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.data_dir / "checkpoints"
+
+    def checkpoint_files(self) -> list[Path]:
+        return sorted(self.checkpoint_dir.glob("*.json")) if self.checkpoint_dir.is_dir() else []
+
+    def system_actor(self) -> Actor:
+        return Actor(SETUP_ACTOR, "admin")
+
+    def ready(self) -> dict[str, Any]:
+        """What /readyz reports; raises if the store cannot be read."""
+        head = self.gov.store.ledger_head()
+        return {"status": "ready", "model_id": self.gov.recognizer.model_id, "model_workers": self.pool.size,
+                "ledger_seq": head.seq, "store": self.gov.store.backend}
+
+    def close(self) -> None:
+        self.gov.close()
+
+
+def _data_dir(settings: Settings, created: list[str]) -> Path:
+    path = settings.resolved_data_dir
+    if not path.exists():
+        path.mkdir(parents=True)
+        created.append(f"data directory {path}")
+    if not settings.store:
+        os.chmod(path, 0o700)
+    for stale in path.glob(".ledger-export-*.jsonl"):  # left by an export whose client went away
+        stale.unlink(missing_ok=True)
+    return path
+
+
+def _recognizers(settings: Settings, given: Sequence[Recognizer] | None) -> list[Recognizer]:
+    if settings.opencv_threads > 0:
+        from faceledger._cv import cv2
+
+        cv2.setNumThreads(settings.opencv_threads)
+    if given:
+        return list(given)[: settings.model_workers]
+    return [Recognizer(settings.backend) for _ in range(settings.model_workers)]
+
+
+def build_service(
+    settings: Settings,
+    *,
+    recognizers: Sequence[Recognizer] | None = None,
+    clock: Callable[[], datetime] | None = None,
+    new_admin_key: bool = False,
+) -> Service:
+    """Open or create everything the service needs (see the module docstring).
+
+    ``recognizers`` reuses loaded models (one per model worker); ``clock`` replaces the
+    engines' clock (tests); ``new_admin_key`` creates a fresh admin key even if one exists.
+    """
+    from faceledger.store import open_store
+
+    created: list[str] = []
+    data_dir = _data_dir(settings, created)
+    policy_file = settings.policy_file
+    policy = load_policy(policy_file) if policy_file else Policy.default()
+    is_new = settings.store is None and not (data_dir / "faceledger.db").exists()
+    store = open_store(settings.store_url)
+    if is_new:
+        created.append(f"store {settings.store_url}")
+    try:
+        recs = _recognizers(settings, recognizers)
+        extra = {"clock": clock} if clock is not None else {}
+        workers = [Engine(store, recognizer=r, policy=policy, **extra) for r in recs]
+        gov = Engine(store, recognizer=recs[0], policy=policy, **extra)
+        metrics = Metrics()
+        pool = ModelPool(workers, queue_size=settings.model_queue, wait_s=settings.queue_timeout_s,
+                         retry_after_s=settings.retry_after_s, metrics=metrics)
+        service = Service(settings, data_dir, gov, pool, KeyManager(gov), metrics,
+                          RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst), created=created)
+        _bootstrap(service, new_admin_key)
+    except BaseException:
+        store.close()
+        raise
+    log.info("FaceLedger service: store %s, policy %s, %d model worker(s)", settings.store_url,
+             policy_file or "(safe default)", service.pool.size)
+    return service
+
+
+def _bootstrap(service: Service, new_admin_key: bool) -> None:
+    """Create the checkpoint key pair and an admin API key if the deployment has none."""
+    system = service.system_actor()
+    if not service.checkpoint_key.exists():
+        service.checkpoint_key.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(service.checkpoint_key.parent, 0o700)
+        kid = service.gov.create_checkpoint_key(system, service.checkpoint_key, service.checkpoint_public_key)
+        service.created.append(f"checkpoint signing key {kid} ({service.checkpoint_key})")
+    if new_admin_key or not service.keys.has_active_admin():
+        key, token = service.keys.create(system, service.settings.admin_actor, "admin", "created at start-up")
+        service.first_admin_token = token
+        service.created.append(f"admin API key {key.key_id} for actor '{key.actor}'")
+
+
+def sign_in_banner(service: Service, url: str) -> str:
+    """The text printed at start-up: what was created and, once, how to sign in."""
+    lines = [f"FaceLedger service: {url}  (data directory {service.data_dir})"]
+    lines += [f"  created {what}" for what in service.created]
+    if service.first_admin_token:
+        lines += ["", "  Admin API key (shown only now; keep it somewhere safe):", "",
+                  f"      {service.first_admin_token}", "",
+                  f"  Sign in at {url} with it, or send it as 'Authorization: Bearer <key>'.",
+                  "  Then create a key for each person and role (Keys tab, or POST /v1/keys)."]
+    else:
+        lines.append("  Sign in with an API key created earlier (start with --new-admin-key if the admin key is lost).")
+    if not service.policy.identification.enabled:
+        lines.append("  1:N identification is off in this policy (set [identification] enabled = true in policy.toml).")
+    return "\n".join(lines)

@@ -1,0 +1,420 @@
+// FaceLedger web page: plain JavaScript, no build step, nothing loaded from elsewhere.
+// Every action calls the /v1 API with the signed-in API key; every refusal is shown as the
+// service explains it (problem+json "detail" and "code").
+
+import { $, $$, ApiError, KEY, api, can, day, fmt, guarded, h, refusal, say, state } from "./api.js";
+
+// -- sign in and navigation -------------------------------------------------------------------------
+async function signIn(token) {
+  state.token = token;
+  try { state.me = await api("GET", "/v1/me"); } catch (e) { state.token = null; throw e; }
+  sessionStorage.setItem(KEY, token);
+  $("#who-text").textContent = `${state.me.actor} · ${state.me.role}`;
+  $("#who").hidden = false;
+  $("#tabs").hidden = false;
+  // Show only what this role may do (the service refuses the rest anyway, and ledgers the refusal).
+  $$("[data-ops]").forEach((el) => { el.hidden = !el.dataset.ops.split(" ").some((op) => state.me.operations.includes(op)); });
+  $$(".purposes").forEach((sel) => sel.replaceChildren(...state.me.purposes.map((p) => h("option", { value: p }, p))));
+  $$("#identify-form .purposes option").forEach((o) => { if (o.value === "investigation") o.selected = true; });
+  if (state.me.operations.includes("gallery_list")) await loadGalleries().catch(() => {});
+  show(defaultTab(state.me.operations));
+}
+
+function defaultTab(ops) {
+  const order = [["verify", "verify"], ["enroll", "enroll"], ["identify", "identify"], ["review", "review"],
+    ["ledger_export", "ledger"], ["key_change", "admin"]];
+  for (const [op, tab] of order) if (ops.includes(op)) return tab;
+  return "galleries";
+}
+
+function signOut() {
+  sessionStorage.removeItem(KEY);
+  state.token = null; state.me = null;
+  $("#who").hidden = true; $("#tabs").hidden = true;
+  show("signin");
+}
+
+function show(tab) {
+  $$("main > section").forEach((s) => { s.hidden = s.id !== tab; });
+  $$("#tabs button").forEach((b) => b.classList.toggle("active", b.dataset.tab === tab));
+  const loaders = { galleries: [loadGalleries, "galleries-msg"], enroll: [loadConsents, "consent-msg"],
+    review: [loadLeads, "review-msg"], admin: [loadAdmin, "keys-msg"] };
+  if (loaders[tab]) {
+    const [load, msg] = loaders[tab];
+    load().catch((e) => { if (e instanceof ApiError) refusal(msg, e); });
+  }
+}
+
+// -- verify -------------------------------------------------------------------------------------------
+function preview(figId, file, face) {
+  const fig = document.getElementById(figId);
+  fig.replaceChildren();
+  if (!file) return;
+  const img = h("img", { src: URL.createObjectURL(file), alt: file.name });
+  const wrap = h("div", { class: "frame" }, img);
+  img.addEventListener("load", () => {
+    if (!face) return;
+    const sx = img.clientWidth / img.naturalWidth, sy = img.clientHeight / img.naturalHeight;
+    const box = h("div", { class: "facebox" });
+    Object.assign(box.style, { left: `${face.box.x * sx}px`, top: `${face.box.y * sy}px`,
+      width: `${face.box.w * sx}px`, height: `${face.box.h * sy}px` });
+    wrap.append(box);
+  });
+  fig.append(wrap, h("figcaption", {}, file.name));
+}
+
+async function onVerify(ev) {
+  ev.preventDefault();
+  const form = ev.target;
+  $("#verify-result").replaceChildren();
+  await guarded("verify-msg", async () => {
+    const r = await api("POST", "/v1/verify", { form: new FormData(form) });
+    say("verify-msg", "ok", "Verified and ledgered.");
+    $("#verify-result").append(h("div", { class: `verdict ${r.match ? "yes" : "no"}`, id: "verify-verdict" },
+      r.match ? "Same person" : "Different people"),
+    h("p", {}, `score ${fmt(r.score)} · threshold ${fmt(r.threshold)} (${r.operating_point}) · model ${r.model_id}`));
+    preview("verify-prev-a", $("#verify-a").files[0], r.face_a);
+    preview("verify-prev-b", $("#verify-b").files[0], r.face_b);
+  });
+}
+
+// -- galleries and subjects -----------------------------------------------------------------------------
+async function loadGalleries() {
+  state.galleries = await api("GET", "/v1/galleries");
+  const body = $("#galleries-table tbody");
+  body.replaceChildren(...state.galleries.map((g) => h("tr", {},
+    h("td", {}, g.name), h("td", {}, g.model_id), h("td", {}, `${g.operating_point} (${fmt(g.thresholds[g.operating_point])})`),
+    h("td", {}, g.subjects), h("td", {}, g.templates), h("td", {}, g.retention_days ?? "–"),
+    h("td", {}, h("button", { type: "button", class: "small", onclick: () => loadSubjects(g.name) }, "Subjects")))));
+  const names = state.galleries.map((g) => g.name);
+  $$("select.galleries").forEach((sel) => {
+    const keep = sel.value;
+    sel.replaceChildren(...names.map((n) => h("option", { value: n }, n)));
+    if (names.includes(keep)) sel.value = keep;
+  });
+  say("galleries-msg", "", "");
+}
+
+async function loadSubjects(gallery) {
+  await guarded("galleries-msg", async () => {
+    const subjects = await api("GET", `/v1/galleries/${encodeURIComponent(gallery)}/subjects`);
+    $("#subjects-gallery").textContent = gallery;
+    $("#subjects-box").hidden = false;
+    $("#subject-export").hidden = true;
+    $("#subjects-table tbody").replaceChildren(...subjects.map((s) => h("tr", {},
+      h("td", {}, s.subject_ref), h("td", {}, s.display_name || ""), h("td", {}, s.templates), h("td", {}, day(s.created_at)),
+      h("td", {}, can("export") ? h("button", { type: "button", class: "small", onclick: () => exportSubject(gallery, s.subject_ref) }, "Export") : "",
+        can("erase") ? h("button", { type: "button", class: "small danger", onclick: () => eraseSubject(gallery, s.subject_ref) }, "Erase") : ""))));
+    say("galleries-msg", "ok", `${subjects.length} subject(s) in ${gallery}.`);
+  });
+}
+
+async function exportSubject(gallery, ref) {
+  await guarded("galleries-msg", async () => {
+    const data = await api("GET", `/v1/galleries/${encodeURIComponent(gallery)}/subjects/${encodeURIComponent(ref)}/export`);
+    const pre = $("#subject-export");
+    pre.textContent = JSON.stringify(data, null, 2);
+    pre.hidden = false;
+    say("galleries-msg", "ok", `Data-subject export of ${ref} (ledgered).`);
+  });
+}
+
+async function eraseSubject(gallery, ref) {
+  if (!confirm(`Erase ${ref} from ${gallery}? Templates and the data key are destroyed.`)) return;
+  await guarded("galleries-msg", async () => {
+    const r = await api("DELETE", `/v1/galleries/${encodeURIComponent(gallery)}/subjects/${encodeURIComponent(ref)}`);
+    await loadGalleries();
+    await loadSubjects(gallery);
+    say("galleries-msg", "ok", `${ref} erased (${r.templates_erased} template(s), data key destroyed).`);
+  });
+}
+
+async function onCreateGallery(ev) {
+  ev.preventDefault();
+  const f = new FormData(ev.target);
+  const body = { name: f.get("name") };
+  if (f.get("retention_days")) body.retention_days = Number(f.get("retention_days"));
+  await guarded("galleries-msg", async () => {
+    const g = await api("POST", "/v1/galleries", { json: body });
+    await loadGalleries();
+    ev.target.reset();
+    say("galleries-msg", "ok", `Gallery ${g.name} created (model ${g.model_id}, ${g.operating_point}).`);
+  });
+}
+
+// -- consent and enrollment ----------------------------------------------------------------------------------
+async function onConsent(ev) {
+  ev.preventDefault();
+  const f = new FormData(ev.target);
+  const gallery = f.get("gallery");
+  const body = { subject_ref: f.get("subject_ref"), purpose: f.get("purpose"), notice_version: f.get("notice_version"),
+    method: f.get("method"), legal_basis: f.get("legal_basis"), valid_days: Number(f.get("valid_days") || 365) };
+  await guarded("consent-msg", async () => {
+    const r = await api("POST", `/v1/galleries/${encodeURIComponent(gallery)}/consents`, { json: body });
+    say("consent-msg", "ok", `Consent ${r.id.slice(0, 8)} recorded for ${r.subject_ref}, expires ${day(r.expires_at)}.`);
+    const enroll = $("#enroll-form");
+    enroll.elements.subject_ref.value = r.subject_ref;
+    enroll.elements.gallery.value = gallery;
+    await loadConsents().catch(() => {});
+  });
+}
+
+async function onEnroll(ev) {
+  ev.preventDefault();
+  const f = new FormData(ev.target);
+  const gallery = f.get("gallery");
+  f.delete("gallery");
+  if (!f.get("display_name")) f.delete("display_name");
+  await guarded("enroll-msg", async () => {
+    const r = await api("POST", `/v1/galleries/${encodeURIComponent(gallery)}/enroll`, { form: f });
+    say("enroll-msg", "ok", `${r.subject_ref} enrolled in ${r.gallery}: ${r.templates_added} template(s) added, ` +
+      `${r.templates_existing} already stored (ledger entry ${r.ledger_seq}).`);
+  });
+}
+
+async function loadConsents() {
+  const gallery = $("#consents-gallery").value;
+  if (!gallery) return;
+  const records = await api("GET", `/v1/galleries/${encodeURIComponent(gallery)}/consents`);
+  $("#consents-table tbody").replaceChildren(...records.map((c) => h("tr", {},
+    h("td", {}, c.subject_ref), h("td", {}, c.purpose), h("td", {}, c.legal_basis), h("td", {}, c.method),
+    h("td", {}, day(c.given_at)), h("td", {}, day(c.expires_at)), h("td", {}, day(c.withdrawn_at)),
+    h("td", {}, c.withdrawn_at ? "" : h("button", { type: "button", class: "small danger",
+      onclick: () => withdraw(gallery, c.subject_ref) }, "Withdraw")))));
+}
+
+async function withdraw(gallery, ref) {
+  if (!confirm(`Withdraw the consent of ${ref}? The subject is erased at once.`)) return;
+  await guarded("consent-msg", async () => {
+    const r = await api("POST", `/v1/galleries/${encodeURIComponent(gallery)}/consents/withdraw`, { json: { subject_ref: ref } });
+    say("consent-msg", "ok", `Consent withdrawn; ${ref} erased (${r.templates_erased} template(s)).`);
+    await loadConsents();
+  });
+}
+
+// -- identification and review ------------------------------------------------------------------------------
+async function onIdentify(ev) {
+  ev.preventDefault();
+  const f = new FormData(ev.target);
+  const gallery = f.get("gallery");
+  const flags = String(f.get("flags") || "").split(",").map((s) => s.trim()).filter(Boolean);
+  const form = new FormData();
+  form.append("photo", f.get("photo"));
+  form.append("purpose", f.get("purpose"));
+  if (f.get("top_k")) form.append("top_k", f.get("top_k"));
+  flags.forEach((x) => form.append("flags", x));
+  const out = $("#identify-result");
+  out.replaceChildren();
+  await guarded("identify-msg", async () => {
+    const r = await api("POST", `/v1/galleries/${encodeURIComponent(gallery)}/identify`, { form });
+    say("identify-msg", "ok", `Search ledgered (entry ${r.ledger_seq}) under authorization ${r.authorization_id.slice(0, 8)}.`);
+    out.append(h("p", { class: "label" }, `Leads: ${r.label}`),
+      h("p", {}, `threshold ${fmt(r.threshold)} (${r.operating_point}) · model ${r.model_id} · ${r.faces.length} face(s)`));
+    if (r.no_match) out.append(h("div", { class: "verdict no", id: "identify-nomatch" }, "No match: nobody reaches the threshold."));
+    r.faces.forEach((face, i) => {
+      if (!face.candidates.length) { out.append(h("p", {}, `face ${i + 1}: no match`)); return; }
+      out.append(h("div", { class: "lead" }, h("h3", {}, `Face ${i + 1} → lead ${face.lead_id.slice(0, 8)} (pending review)`),
+        h("ol", {}, face.candidates.map((c) => h("li", { class: "candidate" }, `${c.subject_ref} — score ${fmt(c.score)}`)))));
+    });
+  });
+}
+
+async function loadLeads() {
+  const status = $("#leads-status").value;
+  const leads = await api("GET", `/v1/leads${status ? `?status=${status}` : ""}`);
+  const box = $("#leads");
+  box.replaceChildren();
+  if (!leads.length) box.append(h("p", { class: "fine" }, "No leads."));
+  leads.forEach((lead) => box.append(leadCard(lead)));
+  say("review-msg", "", "");
+}
+
+function leadCard(lead) {
+  const form = h("form", { class: "form review-form" });
+  const choice = h("select", { name: "subject_ref" }, lead.candidates.map((c) => h("option", { value: c.subject_ref }, c.subject_ref)));
+  form.append(h("div", { class: "row" },
+    h("label", {}, "Decision ", h("select", { name: "decision" }, ["confirmed", "rejected", "inconclusive"].map((d) => h("option", { value: d }, d)))),
+    h("label", {}, "Candidate (if confirmed) ", choice)),
+  h("label", {}, "Rationale ", h("textarea", { name: "rationale", required: true, rows: 2 })),
+  h("button", { type: "submit" }, "Record decision"));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const f = new FormData(form);
+    const body = { decision: f.get("decision"), rationale: f.get("rationale") };
+    if (body.decision === "confirmed") body.subject_ref = f.get("subject_ref");
+    await guarded("review-msg", async () => {
+      const r = await api("POST", `/v1/leads/${encodeURIComponent(lead.id)}/reviews`, { json: body });
+      say("review-msg", "ok", `Lead ${r.id.slice(0, 8)}: ${r.status} (ledgered).`);
+      await loadLeads();
+      say("review-msg", "ok", `Lead ${r.id.slice(0, 8)}: ${r.status} (ledgered).`);
+    });
+  });
+  return h("article", { class: `lead ${lead.status}`, "data-lead": lead.id },
+    h("h3", {}, `Lead ${lead.id.slice(0, 8)} · ${lead.status}`),
+    h("p", { class: "label" }, lead.label),
+    h("p", {}, `gallery ${lead.gallery} · purpose ${lead.purpose || "–"} · reference ${lead.reference || "–"} · ` +
+      `searched by ${lead.searched_by} at ${day(lead.created_at)} · threshold ${fmt(lead.threshold)}`),
+    h("ol", {}, lead.candidates.map((c) => h("li", {}, `${c.subject_ref} — score ${fmt(c.score)}`))),
+    lead.status === "pending" ? form : h("p", {}, `decided ${day(lead.decided_at)}${lead.confirmed_subject ? `: ${lead.confirmed_subject}` : ""}`));
+}
+
+// -- ledger and reports --------------------------------------------------------------------------------------
+async function onLedgerVerify() {
+  const out = $("#ledger-result");
+  out.replaceChildren();
+  await guarded("ledger-msg", async () => {
+    const r = await api("POST", "/v1/ledger/verify", { json: { checkpoints: true } });
+    say("ledger-msg", r.ok ? "ok" : "error", r.summary);
+    out.append(h("div", { class: `verdict ${r.ok ? "yes" : "no"}`, id: "ledger-verdict" }, r.ok ? "Ledger intact" : "Ledger NOT intact"),
+      h("p", {}, `${r.checked} entries checked · ${r.checkpoints} signed checkpoint(s) matched` +
+        (r.head ? ` · head ${r.head.seq}: ${r.head.hash.slice(0, 16)}…` : "")));
+    r.problems.forEach((p) => out.append(h("p", { class: "bad" }, `${p.kind} at entry ${p.seq}: ${p.message}`)));
+  });
+}
+
+async function onCheckpoint() {
+  await guarded("ledger-msg", async () => {
+    const c = await api("POST", "/v1/ledger/checkpoints");
+    say("ledger-msg", "ok", `Checkpoint signed at entry ${c.seq} (key ${c.key_id}), saved as ${c.file}. Ship it somewhere safe.`);
+  });
+}
+
+async function onExport() {
+  await guarded("ledger-msg", async () => {
+    const res = await api("GET", "/v1/ledger/export", { raw: true });
+    const text = await res.text();
+    const lines = text.trim().split("\n");
+    const a = h("a", { href: URL.createObjectURL(new Blob([text], { type: "application/x-ndjson" })), download: "faceledger-ledger.jsonl" }, "download");
+    say("ledger-msg", "ok", `${lines.length} entries exported: `, a);
+    const tail = $("#ledger-tail");
+    tail.textContent = lines.slice(-5).map((l) => JSON.stringify(JSON.parse(l))).join("\n");
+    tail.hidden = false;
+  });
+}
+
+async function onReport(ev) {
+  ev.preventDefault();
+  const f = new FormData(ev.target);
+  const q = new URLSearchParams();
+  if (f.get("from")) q.set("from", `${f.get("from")}T00:00:00Z`);
+  if (f.get("to")) q.set("to", `${f.get("to")}T23:59:59Z`);
+  const out = $("#report-result");
+  out.replaceChildren();
+  await guarded("report-msg", async () => {
+    const r = await api("GET", `/v1/reports/usage?${q}`);
+    say("report-msg", "ok", `${r.entries} ledger entries from ${day(r.start)} to ${day(r.end)} (this report is ledgered too).`);
+    const table = (title, m) => h("div", { class: "card" }, h("h3", {}, title),
+      h("table", { class: "table" }, h("tbody", {}, Object.entries(m || {}).map(([k, v]) => h("tr", {}, h("td", {}, k), h("td", {}, typeof v === "object" ? JSON.stringify(v) : v))))));
+    out.append(h("div", { class: "cards", id: "report-cards" }, table("By operation", r.by_operation), table("By outcome", r.by_outcome),
+      table("By purpose", r.by_purpose), table("By actor", r.by_actor), table("Refusals", r.refusals),
+      table("Erasures", r.erasures), table("Review decisions", r.review_decisions), table("Time to decision", r.time_to_decision)));
+  });
+}
+
+// -- administration ---------------------------------------------------------------------------------------
+async function loadAdmin() {
+  const ops = state.me.operations;
+  if (ops.includes("key_change")) await loadKeys();
+  if (ops.includes("authorization_list")) await loadAuthorizations();
+}
+
+async function loadKeys() {
+  const keys = await api("GET", "/v1/keys");
+  $("#keys-table tbody").replaceChildren(...keys.map((k) => h("tr", {},
+    h("td", {}, h("code", {}, k.key_id)), h("td", {}, k.actor), h("td", {}, k.role), h("td", {}, k.label || ""),
+    h("td", {}, day(k.created_at)), h("td", {}, k.active ? "active" : `revoked ${day(k.revoked_at)}`),
+    h("td", {}, k.active ? h("button", { type: "button", class: "small danger", onclick: () => revokeKey(k.key_id) }, "Revoke") : ""))));
+}
+
+async function loadAuthorizations() {
+  const auths = await api("GET", "/v1/authorizations");
+  $("#auth-table tbody").replaceChildren(...auths.map((a) => h("tr", {},
+    h("td", {}, a.kind), h("td", {}, a.reference), h("td", {}, a.issuer), h("td", {}, a.galleries.join(", ")),
+    h("td", {}, a.purposes.join(", ")), h("td", {}, day(a.valid_until)), h("td", {}, a.revoked_at ? "revoked" : "valid"),
+    h("td", {}, a.revoked_at ? "" : h("button", { type: "button", class: "small danger", onclick: () => revokeAuth(a.id) }, "Revoke")))));
+}
+
+async function onCreateKey(ev) {
+  ev.preventDefault();
+  const f = new FormData(ev.target);
+  const body = { actor: f.get("actor"), role: f.get("role") };
+  if (f.get("label")) body.label = f.get("label");
+  await guarded("keys-msg", async () => {
+    const k = await api("POST", "/v1/keys", { json: body });
+    const box = $("#new-token");
+    box.replaceChildren(h("p", {}, `Key for ${k.actor} (${k.role}) — copy it now, it is not shown again:`),
+      h("code", { id: "new-token-value" }, k.token));
+    box.hidden = false;
+    say("keys-msg", "ok", `Key ${k.key_id} created (ledgered).`);
+    await loadKeys();
+  });
+}
+
+async function revokeKey(id) {
+  await guarded("keys-msg", async () => {
+    await api("POST", `/v1/keys/${encodeURIComponent(id)}/revoke`);
+    say("keys-msg", "ok", `Key ${id} revoked.`);
+    await loadKeys();
+  });
+}
+
+async function onAuthorization(ev) {
+  ev.preventDefault();
+  const f = new FormData(ev.target);
+  const list = (name) => String(f.get(name)).split(",").map((s) => s.trim()).filter(Boolean);
+  const body = { kind: f.get("kind"), reference: f.get("reference"), issuer: f.get("issuer"),
+    galleries: list("galleries"), purposes: list("purposes"), valid_days: Number(f.get("valid_days") || 30) };
+  await guarded("auth-msg", async () => {
+    const a = await api("POST", "/v1/authorizations", { json: body });
+    say("auth-msg", "ok", `Authorization ${a.reference} recorded, valid until ${day(a.valid_until)}.`);
+    await loadAuthorizations();
+  });
+}
+
+async function revokeAuth(id) {
+  await guarded("auth-msg", async () => {
+    await api("POST", `/v1/authorizations/${encodeURIComponent(id)}/revoke`);
+    say("auth-msg", "ok", "Authorization revoked.");
+    await loadAuthorizations();
+  });
+}
+
+async function retention(dry) {
+  if (!dry && !confirm("Erase every subject whose consent or retention period has ended?")) return;
+  await guarded("retention-msg", async () => {
+    const r = await api("POST", "/v1/retention/run", { json: { dry_run: dry } });
+    const items = r.purge.map((i) => `${i.gallery}/${i.subject_ref} (${i.reasons.join(", ")})`).join("; ");
+    say("retention-msg", "ok", `${dry ? "Would erase" : "Erased"} ${r.purge.length} subject(s), ${r.kept} kept. ${items}`);
+  });
+}
+
+// -- wiring -----------------------------------------------------------------------------------------------
+function wire() {
+  $("#signin-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    await guarded("signin-msg", async () => { await signIn($("#signin-key").value.trim()); $("#signin-key").value = ""; });
+  });
+  $("#sign-out").addEventListener("click", signOut);
+  $$("#tabs button").forEach((b) => b.addEventListener("click", () => show(b.dataset.tab)));
+  $("#verify-form").addEventListener("submit", onVerify);
+  $("#gallery-form").addEventListener("submit", onCreateGallery);
+  $("#galleries-refresh").addEventListener("click", () => guarded("galleries-msg", loadGalleries));
+  $("#consent-form").addEventListener("submit", onConsent);
+  $("#enroll-form").addEventListener("submit", onEnroll);
+  $("#consents-refresh").addEventListener("click", () => guarded("consent-msg", async () => { await loadConsents(); say("consent-msg", "", ""); }));
+  $("#identify-form").addEventListener("submit", onIdentify);
+  $("#leads-refresh").addEventListener("click", () => guarded("review-msg", loadLeads));
+  $("#leads-status").addEventListener("change", () => guarded("review-msg", loadLeads));
+  $("#ledger-verify").addEventListener("click", onLedgerVerify);
+  $("#ledger-checkpoint").addEventListener("click", onCheckpoint);
+  $("#ledger-export").addEventListener("click", onExport);
+  $("#report-form").addEventListener("submit", onReport);
+  $("#key-form").addEventListener("submit", onCreateKey);
+  $("#auth-form").addEventListener("submit", onAuthorization);
+  $("#retention-dry").addEventListener("click", () => retention(true));
+  $("#retention-run").addEventListener("click", () => retention(false));
+  if (state.token) signIn(state.token).catch(() => signOut());
+  else show("signin");
+}
+
+wire();
