@@ -124,7 +124,8 @@ class Recognizer:
                     f"template made by model '{t.model_id}' cannot be compared with model "
                     f"'{self.model_id}'; re-create it from the photo"
                 )
-        return float(np.clip(np.dot(a.vector, b.vector), -1.0, 1.0))
+        # float64, as calibration scores: a pair at the threshold is decided the same way.
+        return float(np.clip(np.dot(a.vector.astype(np.float64), b.vector.astype(np.float64)), -1.0, 1.0))
 
     def verify(
         self,

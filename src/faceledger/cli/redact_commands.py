@@ -95,7 +95,7 @@ def redact(
     mask_scale: Annotated[float, typer.Option(help="Mask size relative to the face box (1-4).")] = 1.5,
     threshold: Annotated[float, typer.Option(help="Detection score that counts as a face (lower: more recall).")] = 0.4,
     min_face_size: Annotated[float, typer.Option(help="Smallest face width in pixels (photos, video).")] = 12.0,
-    detect_size: Annotated[int, typer.Option(help="Video: long side of the frame copy searched every frame.")] = 960,
+    detect_size: Annotated[int, typer.Option(help="Video: long side of the frame copy searched every frame.")] = 640,
     boxes: Annotated[bool, typer.Option("--boxes", help="Also outline what was redacted, for checking.")] = False,
     no_audio: Annotated[bool, typer.Option("--no-audio", help="Video: drop audio (default: copied as is).")] = False,
     keep_metadata: Annotated[

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from faceledger.evaluate.independent import PairTestResult
+from faceledger.governance._time import to_iso
 from faceledger.governance.ledger import LedgerEntry
 from faceledger.governance.reports import UsageReport, usage_report
 from faceledger.governance.roles import Operation
 from faceledger.governance.verify import ChainReport
+from faceledger.media.image import ImageSource
 
 from ._base import EngineBase, Op
 from .results import Actor
@@ -107,3 +110,37 @@ class OversightOps(EngineBase):
             kid = key_id(key)
             self._log(op, "ok", {"key_id": kid, "purpose": "ledger checkpoints"})
         return kid
+
+    def independent_test(
+        self,
+        actor: Actor,
+        pairs: Sequence[tuple[ImageSource, ImageSource]],
+        *,
+        operating_point: str | None = None,
+    ) -> PairTestResult:
+        """Independent testing (SB 6280): raw score and decision for each photo pair, with the model id.
+
+        Auditors only, rate-limited like searches (``limits.max_searches_per_actor_per_hour``
+        batches per hour). Nothing about the photos is kept: the ledger records that a test
+        was run, by whom, and how many comparisons.
+        """
+        from faceledger.errors import InputError, RateLimitedError
+        from faceledger.evaluate.independent import score_pairs
+
+
+        op = Op(actor, Operation.INDEPENDENT_TEST)
+        with self._guard(op):
+            self._permit(op)
+            if not pairs:
+                raise InputError("give at least one pair of photos")
+            key, limit = f"independent_test:{actor.id}", self.policy.limits.max_searches_per_actor_per_hour
+            recent = self._recent_searches(self.store, key)  # type: ignore[attr-defined]
+            if len(recent) >= limit:
+                raise RateLimitedError(f"{actor.id} ran {len(recent)} test batches in the last hour (limit {limit})")
+            result = score_pairs(self.recognizer, pairs, operating_point)
+            with self.store.transaction() as tx:
+                tx.put_record("search_window", key, {"times": [*recent, to_iso(self.now())]})
+                self._commit(tx, op, {"comparisons": len(result.results), "model_id": result.model_id,
+                                      "operating_point": result.operating_point,
+                                      "failed": sum(r.error is not None for r in result.results)})
+        return result

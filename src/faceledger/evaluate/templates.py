@@ -10,7 +10,9 @@ The cache is one SQLite file (``templates.sqlite``) in a cache folder (default
 ``$FACELEDGER_CACHE`` or ``~/.cache/faceledger``). A row is keyed by the photo's
 SHA-256, the model id and a *variant* string naming the detector, the face choice and
 the detection options, so a change to any of them never reuses stale templates.
-Failures are cached too (they are as deterministic as templates).
+Failures are cached too (they are as deterministic as templates). The key cannot
+see a change in the pipeline's *code* (alignment, preprocessing): :func:`check_cache`
+recomputes a few photos and refuses a cache whose entries no longer match.
 """
 
 from __future__ import annotations
@@ -26,10 +28,17 @@ from pathlib import Path
 
 import numpy as np
 
-from faceledger.errors import InputError
+from faceledger.errors import ConfigError, InputError
 from faceledger.recognizer import FaceChoice, Recognizer
 
-__all__ = ["PhotoTemplates", "TemplateCache", "compute_templates", "default_cache_dir", "variant_of"]
+__all__ = [
+    "PhotoTemplates",
+    "TemplateCache",
+    "check_cache",
+    "compute_templates",
+    "default_cache_dir",
+    "variant_of",
+]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS templates (
@@ -176,6 +185,37 @@ def compute_templates(
     if cache is not None and pending:
         cache.store(recognizer.model_id, variant, pending)
     return _assemble(keys, shas, results, recognizer, hits, len(todo), time.perf_counter() - start)
+
+
+def check_cache(
+    recognizer: Recognizer,
+    root: str | os.PathLike,
+    result: PhotoTemplates,
+    face: FaceChoice = "center",
+    count: int = 3,
+    tolerance: float = 1e-4,
+) -> int:
+    """Recompute ``count`` evenly spaced photos of ``result`` and compare with it.
+
+    Raises :class:`~faceledger.errors.ConfigError` when a recomputed template differs by
+    more than ``tolerance`` in any component, or a failure became a success or vice
+    versa: the cache was filled by other code and must be deleted (or bypassed).
+    Returns the number of photos checked.
+    """
+    n = len(result.keys)
+    picks = sorted({int(round(x)) for x in np.linspace(0, n - 1, min(count, n))}) if n else []
+    for i in picks:
+        key = result.keys[i]
+        fresh = _one(recognizer, (Path(root) / key).read_bytes(), face)
+        stale = (isinstance(fresh, str) != (not result.ok[i])) or (
+            not isinstance(fresh, str) and float(np.abs(fresh - result.vectors[i]).max()) > tolerance
+        )
+        if stale:
+            raise ConfigError(
+                f"cached template of {key} no longer matches what {recognizer.model_id} computes: "
+                "the cache was filled by other code; delete it or run without the cache"
+            )
+    return len(picks)
 
 
 def _assemble(
