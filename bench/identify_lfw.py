@@ -22,16 +22,18 @@ Templates (YuNet + SFace, face "center") are cached under
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import os
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from _common import testdata_dir
+from _common import md_table, reproduce_command, testdata_dir
 
 CACHE_DIR = Path(os.environ.get("FACELEDGER_BENCH_CACHE", Path.home() / ".cache" / "faceledger" / "bench"))
 
@@ -54,12 +56,12 @@ def lfw_images(root: Path) -> list[Path]:
 
 def lfw_templates(root: Path | None = None, *, quiet: bool = False) -> LfwTemplates:
     """SFace templates of every LFW image, computed once and cached (``.npz``)."""
-    from faceledger import Engine
+    from faceledger import Recognizer
 
     root = root or testdata_dir()
     images = lfw_images(root)
     listing = hashlib.sha256("\n".join(str(p.relative_to(root)) for p in images).encode()).hexdigest()[:16]
-    engine = Engine()
+    engine = Recognizer()
     cache = CACHE_DIR / f"lfw-{engine.model_id}-{listing}.npz"
     if cache.exists():
         z = np.load(cache, allow_pickle=False)
@@ -81,3 +83,132 @@ def lfw_templates(root: Path | None = None, *, quiet: bool = False) -> LfwTempla
              vectors=out.vectors, sha256=np.array(out.sha256))
     os.replace(tmp, cache)
     return out
+
+
+# -- experiment ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Split:
+    """Gallery subjects (each a list of template rows) and probes with the index of their mate (-1: none)."""
+
+    names: list[str]
+    templates: list[list[int]]
+    probes: list[int]
+    mates: np.ndarray
+
+
+def split(t: LfwTemplates, enrol: int, min_images: int, distractors: bool) -> Split:
+    """People with ``min_images``+ images enrol their first ``enrol`` images; the rest are probes."""
+    by_person: dict[str, list[int]] = {}
+    for i, person in enumerate(t.people):
+        by_person.setdefault(person, []).append(i)
+    names, templates, probes, mates = [], [], [], []
+    for person, rows in sorted(by_person.items()):
+        if len(rows) >= min_images:
+            mates += [len(names)] * (len(rows) - enrol)
+            probes += rows[enrol:]
+            names.append(person)
+            templates.append(rows[:enrol])
+        elif distractors and len(rows) == 1:
+            names.append(person)
+            templates.append(rows)
+    return Split(names, templates, probes, np.array(mates))
+
+
+def subject_scores(t: LfwTemplates, s: Split, rule: str) -> np.ndarray:
+    """``(probes, subjects)`` scores under an aggregation rule: best, mean, or centroid."""
+    p = t.vectors[s.probes]
+    if rule == "centroid":
+        c = np.stack([t.vectors[r].mean(axis=0) for r in s.templates])
+        return p @ (c / np.linalg.norm(c, axis=1, keepdims=True)).T
+    per = p @ t.vectors[[r for rows in s.templates for r in rows]].T
+    owner = np.repeat(np.arange(len(s.templates)), [len(r) for r in s.templates])
+    out = np.full((len(p), len(s.templates)), -np.inf if rule == "best" else 0.0)
+    for j in range(per.shape[1]):
+        if rule == "best":
+            np.maximum(out[:, owner[j]], per[:, j], out=out[:, owner[j]])
+        else:
+            out[:, owner[j]] += per[:, j] / len(s.templates[owner[j]])
+    return out
+
+
+def open_set(top: np.ndarray, top_score: np.ndarray, nonmate_score: np.ndarray, mates: np.ndarray,
+             fpir: float = 1e-2) -> tuple[float, float, float]:
+    """Rank-1 hit rate, the threshold at ``fpir``, and FNIR there (mate at rank 1 and above threshold)."""
+    from faceledger.core.metrics import threshold_at_fmr
+
+    hit = top == mates
+    thr = threshold_at_fmr(nonmate_score, fpir)
+    return float(hit.mean()), float(thr), float(1.0 - np.mean(hit & (top_score >= thr)))
+
+
+def from_scores(scores: np.ndarray, mates: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Top subject, its score, and the best score of a subject other than the mate (leave-mate-out)."""
+    top = np.argmax(scores, axis=1)
+    rows = np.arange(len(scores))
+    masked = scores.copy()
+    masked[rows, mates] = -np.inf
+    return top, scores[rows, top], masked.max(axis=1)
+
+
+def through_store(t: LfwTemplates, s: Split) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """The same searches through a SQLite gallery store (exact search, subjects by best template)."""
+    from faceledger.store import BulkSubject, GallerySettings, NewTemplate
+    from faceledger.store.sqlite import SqliteStore
+
+    with tempfile.TemporaryDirectory() as tmp, SqliteStore(Path(tmp) / "lfw.db") as store:
+        with store.transaction() as tx:
+            tx.create_gallery("lfw", GallerySettings(t.model_id, t.vectors.shape[1]))
+            ids = tx.bulk_enroll("lfw", [BulkSubject(name, [NewTemplate(t.vectors[r], t.model_id, t.sha256[r])
+                                                            for r in rows])
+                                         for name, rows in zip(s.names, s.templates, strict=True)])
+        index_of = {sid: i for i, sid in enumerate(ids)}
+        top, top_s, non = (np.empty(len(s.probes), dtype) for dtype in (np.int64, np.float64, np.float64))
+        t0 = time.perf_counter()
+        for i, row in enumerate(s.probes):
+            cands = store.search("lfw", t.vectors[row], k=2)[0]
+            top[i], top_s[i] = index_of[cands[0].subject_id], cands[0].score
+            other = cands[1] if index_of[cands[0].subject_id] == s.mates[i] else cands[0]
+            non[i] = other.score
+        ms = (time.perf_counter() - t0) / len(s.probes) * 1000
+    return top, top_s, non, ms
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--fpir", type=float, default=1e-2)
+    args = parser.parse_args()
+    t = lfw_templates()
+    s = split(t, enrol=1, min_images=2, distractors=True)
+    top, top_s, non, ms = through_store(t, s)
+    ref = from_scores(subject_scores(t, s, "best"), s.mates)
+    agree = bool(np.array_equal(ref[0], top) and np.allclose(ref[1], top_s, atol=1e-5))
+    print(f"## 1:N identification on LFW ({t.model_id})\n")
+    print(f"Gallery: {len(s.names):,} subjects ({len(set(s.mates)):,} people with 2+ images enrolled with their "
+          f"first image, {len(s.names) - len(set(s.mates)):,} single-image people as distractors); "
+          f"{len(s.probes):,} mated probes; non-mated searches: the same probes with their mate left out.\n")
+    rows = []
+    for name, (a, b, c) in (("FaceLedger SQLite store (exact)", (top, top_s, non)), ("numpy brute force", ref)):
+        hit, thr, fnir = open_set(a, b, c, s.mates, args.fpir)
+        rows.append([name, f"{hit:.4f}", f"{thr:.3f}", f"{fnir:.4f}"])
+    print(md_table(["search", "rank-1 hit rate", f"threshold at FPIR {args.fpir:g}", f"FNIR at FPIR {args.fpir:g}"],
+                   rows))
+    print(f"\nStore and brute force agree on every probe: {agree}. Store search: {ms:.2f} ms per probe "
+          f"(k=2, {len(s.names):,} subjects).\n")
+    m = split(t, enrol=2, min_images=3, distractors=True)
+    one = split(t, enrol=1, min_images=3, distractors=True)
+    one = Split(one.names, one.templates, m.probes, m.mates)  # same probes, first image only
+    agg_rows = []
+    rules = (("one template (first image)", one, "best"), ("best of 2 templates (FaceLedger)", m, "best"),
+             ("mean score of 2 templates", m, "mean"), ("score against the mean template", m, "centroid"))
+    for label, sp, rule in rules:
+        hit, thr, fnir = open_set(*from_scores(subject_scores(t, sp, rule), sp.mates), sp.mates, args.fpir)
+        agg_rows.append([label, f"{hit:.4f}", f"{thr:.3f}", f"{fnir:.4f}"])
+    print(f"### How a subject's templates are combined ({len(set(m.mates)):,} people with 3+ images, two enrolled, "
+          f"{len(m.probes):,} probes, {len(m.names) - len(set(m.mates)):,} distractors)\n")
+    print(md_table(["subject score", "rank-1 hit rate", f"threshold at FPIR {args.fpir:g}",
+                    f"FNIR at FPIR {args.fpir:g}"], agg_rows))
+    print(f"\nReproduce: `{reproduce_command()}`")
+
+
+if __name__ == "__main__":
+    main()

@@ -34,7 +34,7 @@ def to_iso(t: datetime) -> str:
 
 
 def from_iso(s: str) -> datetime:
-    return datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    return datetime.fromisoformat(s)  # Python 3.11 reads the "Z" suffix as UTC
 
 
 def check_name(name: object) -> str:
@@ -74,12 +74,14 @@ def updated_settings(current: Gallery, changes: Mapping[str, Any]) -> GallerySet
     return check_settings(replace(current.settings, **changes))
 
 
-def check_model(gallery: Gallery, model_id: str | None) -> None:
-    if model_id is not None and model_id != gallery.model_id:
+def check_model(gallery: Gallery | tuple[str, str], model_id: str | None) -> None:
+    """Refuse ``model_id`` unless it is the gallery's (a :class:`Gallery` or ``(name, model_id)``)."""
+    name, expected = (gallery.name, gallery.model_id) if isinstance(gallery, Gallery) else gallery
+    if model_id is not None and model_id != expected:
         raise ModelMismatchError(
-            f"gallery '{gallery.name}' holds templates of model '{gallery.model_id}', not '{model_id}'; "
+            f"gallery '{name}' holds templates of model '{expected}', not '{model_id}'; "
             "use the gallery's model or re-enroll the gallery with the new model",
-            gallery=gallery.name, expected=gallery.model_id, got=model_id)
+            gallery=name, expected=expected, got=model_id)
 
 
 def check_vector(vector: object, dimension: int) -> np.ndarray:
@@ -178,7 +180,7 @@ def rank_subjects(
         sids = subject_of(tids)
         out: list[tuple[int, float, int]] = []
         seen: set[int] = set()
-        for sid, score, tid in zip(sids.tolist(), scores.tolist(), tids.tolist()):
+        for sid, score, tid in zip(sids.tolist(), scores.tolist(), tids.tolist(), strict=True):
             if sid >= 0 and sid not in seen:
                 seen.add(sid)
                 out.append((sid, score, tid))

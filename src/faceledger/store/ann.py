@@ -20,7 +20,13 @@ ANN_LIBRARIES = ("hnswlib", "usearch")
 
 
 class AnnIndex(Protocol):
-    """An approximate nearest-neighbour index of unit vectors keyed by integer ids."""
+    """An approximate nearest-neighbour index of unit vectors keyed by integer ids.
+
+    ``ef_search`` is the size of the candidate list of a search (raised to ``m``
+    when more results are asked for): larger is slower and more exact.
+    """
+
+    ef_search: int
 
     def add(self, ids: np.ndarray, vecs: np.ndarray, threads: int = 1) -> None: ...
     def remove(self, ids: np.ndarray) -> None: ...
@@ -43,7 +49,7 @@ class HnswlibIndex:
         self._index = hnswlib.Index(space="ip", dim=dimension)
         self._index.init_index(max_elements=1024, ef_construction=ef_construction, M=m,
                                allow_replace_deleted=True)
-        self._ef = ef_search
+        self.ef_search = ef_search
         self._live = 0
         self._deleted = 0  # marked-deleted slots, reused by later additions
 
@@ -71,7 +77,7 @@ class HnswlibIndex:
         m = min(m, self._live)
         if m <= 0:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        self._index.set_ef(max(self._ef, m))
+        self._index.set_ef(max(self.ef_search, m))
         labels, dist = self._index.knn_query(probe[None, :], k=m, num_threads=1)
         return labels[0].astype(np.int64), (1.0 - dist[0]).astype(np.float32)
 
@@ -86,7 +92,7 @@ class UsearchIndex:
             raise BackendUnavailableError("the usearch index needs usearch: pip install usearch") from None
         self._index = Index(ndim=dimension, metric="ip", dtype="f32", connectivity=m,
                             expansion_add=ef_construction, expansion_search=ef_search)
-        self._ef = ef_search
+        self.ef_search = ef_search
 
     def __len__(self) -> int:
         return len(self._index)
@@ -104,7 +110,7 @@ class UsearchIndex:
         m = min(m, len(self._index))
         if m <= 0:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        self._index.expansion_search = max(self._ef, m)
+        self._index.expansion_search = max(self.ef_search, m)
         res = self._index.search(probe, m, threads=1)
         return np.asarray(res.keys, np.int64), (1.0 - np.asarray(res.distances)).astype(np.float32)
 

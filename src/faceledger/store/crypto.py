@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from faceledger.errors import DataKeyError, StoreError
 
-__all__ = ["KEY_BYTES", "DataKey", "Kek", "load_or_create_key_file", "read_key_file"]
+__all__ = ["KEY_BYTES", "DataKey", "Kek", "load_or_create_key_file", "read_key_file", "write_key_file"]
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
@@ -71,6 +71,11 @@ class Kek:
         """A fresh data key for ``subject_id`` and its wrapped form to store."""
         raw = os.urandom(KEY_BYTES)
         return DataKey(raw), _seal(self._aead, raw, b"dek:%d" % subject_id)
+
+    def rewrap(self, subject_id: int, wrapped: bytes, new: Kek) -> bytes:
+        """A wrapped data key re-wrapped under ``new`` (key rotation)."""
+        raw = _open(self._aead, wrapped, b"dek:%d" % subject_id, f"the data key of subject {subject_id}")
+        return _seal(new._aead, raw, b"dek:%d" % subject_id)
 
     def unwrap(self, subject_id: int, wrapped: bytes) -> DataKey:
         return DataKey(_open(self._aead, wrapped, b"dek:%d" % subject_id, f"the data key of subject {subject_id}"))
@@ -119,21 +124,41 @@ def read_key_file(path: Path) -> bytes:
     return key
 
 
-def load_or_create_key_file(path: Path, create: bool) -> bytes:
-    """Read the KEK from ``path``, or create it (mode 0600, atomically) if ``create`` and absent."""
-    if path.exists() or not create:
-        return read_key_file(path)
-    key = os.urandom(KEY_BYTES)
+def _write_tmp(path: Path, key: bytes) -> Path:
+    """``key`` as hex in a new file beside ``path`` (mode 0600, synced); returns its path."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         os.write(fd, key.hex().encode() + b"\n")
         os.fsync(fd)
     finally:
         os.close(fd)
+    return tmp
+
+
+def _sync_dir(path: Path) -> None:
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_key_file(path: Path, key: bytes) -> None:
+    """Atomically write (or replace) the key file ``path`` with mode 0600."""
+    os.replace(_write_tmp(path, key), path)
+    _sync_dir(path)
+
+
+def load_or_create_key_file(path: Path, create: bool) -> bytes:
+    """Read the KEK from ``path``, or create it (mode 0600, atomically) if ``create`` and absent."""
+    if path.exists() or not create:
+        return read_key_file(path)
+    tmp = _write_tmp(path, os.urandom(KEY_BYTES))
     try:
         os.link(tmp, path)  # fails if another process created it meanwhile: then use theirs
+        _sync_dir(path)
     except FileExistsError:
         pass
     finally:

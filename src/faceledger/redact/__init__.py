@@ -1,0 +1,93 @@
+"""Face redaction for photos, folders and videos: every face made unrecognisable.
+
+Redaction uses only a face detector (no gallery, nothing stored)::
+
+    from faceledger.redact import Redactor, RedactOptions
+    redactor = Redactor()                                  # the default backend's detector
+    summary = redactor.redact("crowd.mp4")                 # writes crowd_redacted.mp4
+    summary.frames, summary.faces, summary.obscured
+
+    result = redactor.image(rgb)                           # arrays: RedactedImage(rgb, boxes, ...)
+
+See ``docs/redaction.md`` for the methods, video tracking and the fail-closed rules.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from faceledger.core.redaction import RedactionStyle
+from faceledger.media.image import ImageLimits
+from faceledger.models.base import Detector
+from faceledger.redact.errors import CorruptVideoError, DetectionFailedError, NoVideoStreamError, OutputExistsError
+from faceledger.redact.folder import redact_path
+from faceledger.redact.options import RedactOptions, VideoSettings
+from faceledger.redact.paths import default_output
+from faceledger.redact.photo import RedactedImage, redact_image
+from faceledger.redact.summary import FileReport, NullProgress, ProgressSink, RedactSummary
+from faceledger.redact.tracker import FaceTracker, TrackedBox, TrackerConfig
+
+__all__ = [
+    "CorruptVideoError",
+    "DetectionFailedError",
+    "FaceTracker",
+    "FileReport",
+    "NoVideoStreamError",
+    "NullProgress",
+    "OutputExistsError",
+    "ProgressSink",
+    "RedactOptions",
+    "RedactSummary",
+    "RedactedImage",
+    "RedactionStyle",
+    "Redactor",
+    "TrackedBox",
+    "TrackerConfig",
+    "VideoSettings",
+    "default_output",
+    "redact_image",
+    "redact_path",
+]
+
+
+class Redactor:
+    """A loaded detector plus redaction options; reuse it for many files.
+
+    ``detector`` defaults to the detector of ``backend`` (loaded and checked on
+    construction). :meth:`from_engine` reuses an engine's already loaded detector.
+    """
+
+    def __init__(
+        self,
+        detector: Detector | None = None,
+        options: RedactOptions | None = None,
+        *,
+        backend: str = "yunet-sface",
+        limits: ImageLimits | None = None,
+    ) -> None:
+        if detector is None:
+            from faceledger.models.registry import load_backend
+
+            detector = load_backend(backend).detector
+        self.detector = detector
+        self.options = options or RedactOptions()
+        self.limits = limits
+
+    @classmethod
+    def from_engine(cls, engine: Any, options: RedactOptions | None = None) -> Redactor:
+        """A redactor using ``engine.backend.detector`` and the engine's input limits."""
+        return cls(engine.backend.detector, options, limits=getattr(engine, "limits", None))
+
+    def image(self, rgb: np.ndarray) -> RedactedImage:
+        """Redact an upright RGB ``uint8`` array (see :func:`redact_image`)."""
+        return redact_image(rgb, self.detector, self.options)
+
+    def redact(
+        self, source: str | Path, output: str | Path | None = None, progress: ProgressSink | None = None
+    ) -> RedactSummary:
+        """Redact a photo, video or folder into ``output`` (default ``<name>_redacted`` beside it)."""
+        target = Path(output) if output is not None else None
+        return redact_path(Path(source), target, self.detector, self.options, progress, self.limits)

@@ -1,0 +1,128 @@
+"""Run a face detector the way redaction needs it: high recall, boxes at full resolution.
+
+Boxes are ``(n, 4)`` float arrays, ``(x, y, w, h)`` in pixels of the full-size
+image. Any exception the detector raises is left to the caller, which obscures the
+whole photo or frame (fail closed).
+
+Video uses two passes (see :class:`~faceledger.redact.options.VideoSettings`): a
+*coarse* pass on a downscaled copy of every frame finds the larger faces; every
+``fine_every`` frames a *fine* pass runs on a copy scaled so the smallest faces
+asked for are 16 px wide (the detector's own floor), cut into tiles small enough
+that the detector's pyramid runs a single level on each (the coarse pass already
+covers the larger faces the other levels would find).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from faceledger._cv import cv2
+from faceledger.core.geometry import iou
+from faceledger.models.base import DetectOptions, Detector
+from faceledger.models.pyramid import SMALLEST_LONG_SIDE
+from faceledger.redact.options import RedactOptions
+
+__all__ = ["FrameFinder", "find_faces"]
+
+#: The detector's own smallest reliable face width (pixels of its input).
+_DETECTOR_MIN_FACE = 16.0
+_MAX_FACES = 5000
+#: The fine pass keeps faces up to this multiple of the coarse pass's smallest face.
+_FINE_UPPER = 1.5
+
+
+def find_faces(detector: Detector, rgb: np.ndarray, options: RedactOptions) -> np.ndarray:
+    """Faces in a photo, down to ``options.min_face_size`` pixels wide."""
+    found = detector.detect(rgb, _detect_options(options.min_face_size, options.score_threshold))
+    return np.asarray(found.boxes, dtype=np.float64).reshape(-1, 4)
+
+
+def _detect_options(min_face: float, threshold: float) -> DetectOptions:
+    return DetectOptions(min_face_size=min_face, score_threshold=threshold, max_faces=_MAX_FACES)
+
+
+class FrameFinder:
+    """Faces in successive video frames of one size: a coarse pass on every frame, a fine pass on some."""
+
+    def __init__(self, detector: Detector, options: RedactOptions, width: int, height: int) -> None:
+        self._detector = detector
+        self._threshold = options.score_threshold
+        video = options.video
+        long_side = max(width, height)
+        self._scale = min(1.0, video.detect_long_side / long_side)
+        self._size = (max(1, round(width * self._scale)), max(1, round(height * self._scale)))
+        self._coarse_min = _DETECTOR_MIN_FACE / self._scale
+        fine_scale = 0.0
+        if video.fine_min_face > 0:
+            fine_scale = min(_DETECTOR_MIN_FACE / video.fine_min_face, video.fine_long_side / long_side)
+        self._fine_scale = fine_scale if fine_scale > self._scale * 1.05 else 0.0
+        self._fine_size = (round(width * self._fine_scale), round(height * self._fine_scale))
+        overlap = math.ceil(self._coarse_min * _FINE_UPPER * self._fine_scale) + 2
+        self._tiles = _tiles(self._fine_size, SMALLEST_LONG_SIDE, overlap) if self._fine_scale else []
+        self._every = video.fine_every
+
+    @property
+    def coarse_min_face(self) -> float:
+        """The smallest face width (full-resolution pixels) the every-frame pass looks for."""
+        return self._coarse_min
+
+    @property
+    def fine_min_face(self) -> float | None:
+        """The smallest face width the fine pass looks for (``None``: no fine pass)."""
+        return _DETECTOR_MIN_FACE / self._fine_scale if self._fine_scale else None
+
+    def find(self, rgb: np.ndarray, index: int) -> np.ndarray:
+        """Boxes in frame number ``index`` (0-based) of the video."""
+        small = rgb if self._scale == 1.0 else cv2.resize(rgb, self._size, interpolation=cv2.INTER_AREA)
+        coarse = self._detector.detect(small, _detect_options(_DETECTOR_MIN_FACE, self._threshold))
+        boxes = np.asarray(coarse.boxes, dtype=np.float64).reshape(-1, 4) / self._scale
+        if not self._tiles or index % self._every:
+            return boxes
+        scores = np.asarray(coarse.scores, dtype=np.float64).reshape(-1)
+        fine_boxes, fine_scores = self._fine(rgb)
+        return _merge(np.concatenate([boxes, fine_boxes]), np.concatenate([scores, fine_scores]))
+
+    def _fine(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        interp = cv2.INTER_LINEAR if self._fine_scale > 1.0 else cv2.INTER_AREA
+        big = cv2.resize(rgb, self._fine_size, interpolation=interp)
+        found_boxes, found_scores = [], []
+        for x0, y0, x1, y1 in self._tiles:
+            d = self._detector.detect(big[y0:y1, x0:x1], _detect_options(_DETECTOR_MIN_FACE, self._threshold))
+            b = np.asarray(d.boxes, dtype=np.float64).reshape(-1, 4) + [x0, y0, 0.0, 0.0]
+            found_boxes.append(b / self._fine_scale)
+            found_scores.append(np.asarray(d.scores, dtype=np.float64).reshape(-1))
+        boxes, scores = np.concatenate(found_boxes), np.concatenate(found_scores)
+        small = boxes[:, 2] < self._coarse_min * _FINE_UPPER
+        return boxes[small], scores[small]
+
+
+def _tiles(size: tuple[int, int], limit: int, overlap: int) -> list[tuple[int, int, int, int]]:
+    """Tiles ``(x0, y0, x1, y1)`` covering a ``size`` (w, h) image, each side <= ``limit``, overlapping."""
+    width, height = size
+    xs = _spans(width, limit, overlap)
+    ys = _spans(height, limit, overlap)
+    return [(x0, y0, x1, y1) for y0, y1 in ys for x0, x1 in xs]
+
+
+def _spans(length: int, limit: int, overlap: int) -> list[tuple[int, int]]:
+    if length <= limit:
+        return [(0, length)]
+    count = math.ceil((length - overlap) / (limit - overlap))
+    step = (length - overlap) / count
+    return [(round(i * step), min(length, round(i * step + step + overlap))) for i in range(count)]
+
+
+def _merge(boxes: np.ndarray, scores: np.ndarray, threshold: float = 0.3) -> np.ndarray:
+    """Greedy NMS over one IoU matrix (crowds give hundreds of boxes; one matrix keeps it fast)."""
+    if len(boxes) < 2:
+        return boxes
+    order = np.argsort(-scores, kind="stable")
+    ordered = boxes[order]
+    suppress = iou(ordered, ordered) > threshold
+    keep = np.ones(len(ordered), dtype=bool)
+    for i in range(len(ordered)):
+        if keep[i]:
+            keep[i + 1 :] &= ~suppress[i, i + 1 :]
+    return ordered[keep]

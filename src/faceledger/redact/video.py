@@ -1,0 +1,228 @@
+"""Redact a video: decode, find and track faces, obscure them at full resolution, encode.
+
+Three threads overlap the work: a reader decodes frames (FFmpeg), the caller's
+thread detects, tracks and draws, a writer encodes and muxes. Frames keep their
+timestamps (``pts``) and the output its input's resolution, frame rate and time
+base; display rotation is applied, so the output is upright. Audio packets are
+copied unchanged unless ``keep_audio`` is off; other streams (subtitles, data
+tracks such as GPS) are dropped; container and stream tags are dropped unless
+``keep_metadata``.
+
+Fail closed: a frame on which detection (or drawing) raises is written fully
+obscured and counted in the report; a video that cannot be decoded or encoded
+raises a typed error and leaves no output (it is written to a hidden temporary
+file that is renamed only at the end).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from faceledger._cv import DEFAULT_MAX_PIXELS, cv2
+from faceledger.core.redaction import draw_boxes, obscure_frame, redact_faces
+from faceledger.media.video import (
+    CorruptVideoError,
+    VideoInfo,
+    add_audio_copies,
+    add_video_output,
+    open_video,
+    output_format,
+)
+from faceledger.models.base import Detector
+from faceledger.redact.detection import FrameFinder
+from faceledger.redact.errors import OutputExistsError
+from faceledger.redact.options import RedactOptions
+from faceledger.redact.pipeline import DecodedFrame, Reader, Writer
+from faceledger.redact.summary import FileReport, NullProgress, ProgressSink
+from faceledger.redact.tracker import FaceTracker, TrackedBox
+
+if TYPE_CHECKING:
+    import av
+
+__all__ = ["redact_video"]
+
+_MAX_EARLY_PACKETS = 20_000
+_COLORS = {"detected": (0, 230, 0), "interpolated": (255, 200, 0), "held": (255, 140, 0), "lead": (255, 140, 0)}
+
+
+@dataclass(slots=True)
+class _Frame:
+    """A decoded frame waiting for the tracker's decision."""
+
+    index: int
+    pts: int | None
+    rgb: np.ndarray
+    error: str | None = None
+
+
+def redact_video(
+    source: Path,
+    output: Path,
+    detector: Detector,
+    options: RedactOptions | None = None,
+    progress: ProgressSink | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> FileReport:
+    """Redact the video at ``source`` into ``output`` (container and codec from its extension)."""
+    import av.error
+
+    options = options or RedactOptions()
+    start = time.perf_counter()
+    muxer, encoder = output_format(output)
+    if output.exists() and not options.overwrite:
+        raise OutputExistsError(f"{output}: already exists (use --overwrite to replace it)", path=str(output))
+    container, info = open_video(source, max_pixels)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(f".{output.stem}.part{output.suffix}")
+    try:
+        with container:
+            run = _VideoRun(container, info, detector, options, progress or NullProgress(), source.name)
+            run.execute(tmp, muxer, encoder)
+        if run.frames == 0:
+            raise CorruptVideoError(f"{source}: no frame could be decoded", path=str(source))
+        tmp.replace(output)
+    except av.error.FFmpegError as exc:
+        raise CorruptVideoError(f"{source}: cannot decode or encode the video ({exc})", path=str(source)) from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return FileReport(
+        source=source,
+        output=output,
+        kind="video",
+        frames=run.frames,
+        faces=run.faces,
+        obscured=run.obscured,
+        error_code="detection_failed" if run.obscured else None,
+        error=run.first_error,
+        seconds=time.perf_counter() - start,
+    )
+
+
+class _VideoRun:
+    """One video's redaction: owns the tracker, the frame buffer and the counts."""
+
+    def __init__(
+        self,
+        container: av.container.InputContainer,
+        info: VideoInfo,
+        detector: Detector,
+        options: RedactOptions,
+        progress: ProgressSink,
+        label: str,
+    ) -> None:
+        self.container = container
+        self.info = info
+        self.detector = detector
+        self.options = options
+        self.progress = progress
+        self.label = label
+        self.tracker = FaceTracker(options.video.tracker)
+        self.finder: FrameFinder | None = None
+        self.shape: tuple[int, ...] = ()
+        self.pending: deque[_Frame] = deque()
+        self.frames = self.faces = self.obscured = 0
+        self.first_error: str | None = None
+
+    def execute(self, tmp: Path, muxer: str, encoder: str) -> None:
+        import av
+
+        video_in = self.container.streams.video[0]
+        audio_in = list(self.container.streams.audio) if self.options.keep_audio else []
+        keep_tags = self.options.keep_metadata and muxer in ("mp4", "mov")
+        out_options = {"movflags": "use_metadata_tags"} if keep_tags else {}
+        self.progress.begin(self.label, self.label, self.info.frames)
+        try:
+            with av.open(str(tmp), mode="w", format=muxer, options=out_options) as out:
+                reader = Reader(self.container, video_in, audio_in)
+                writer: Writer | None = None
+                early: list[object] = []  # audio packets before the first frame
+                try:
+                    for item in reader:
+                        if writer is None:
+                            if not isinstance(item, DecodedFrame):
+                                self._hold(early, item)
+                                continue
+                            writer = self._open_output(out, video_in, item.rgb.shape, encoder)
+                            writer.start()
+                            for packet in early:
+                                writer.put(packet)
+                            early.clear()
+                        self._take(item, writer)
+                    if writer is not None:
+                        self._drain(self.tracker.flush(), writer)
+                        writer.finish()
+                finally:
+                    reader.stop()
+                    if writer is not None:
+                        writer.stop()
+        finally:
+            self.progress.end(self.label)
+
+    def _hold(self, early: list[object], packet: object) -> None:
+        """Keep an audio packet that arrived before any video frame (the output is not open yet)."""
+        if len(early) >= _MAX_EARLY_PACKETS:
+            raise CorruptVideoError(f"{self.label}: no video frame decoded after {len(early)} audio packets")
+        early.append(packet)
+
+    def _open_output(
+        self, out: av.container.OutputContainer, video_in: av.video.stream.VideoStream, shape: tuple, encoder: str
+    ) -> Writer:
+        height, width = shape[:2]
+        self.shape = tuple(shape)
+        settings = self.options.video
+        video_out = add_video_output(out, video_in, (width, height), encoder, settings.crf, settings.preset)
+        keep = self.options.keep_metadata
+        audio_map = add_audio_copies(out, self.container, keep) if self.options.keep_audio else {}
+        if keep:
+            out.metadata.update(self.container.metadata)
+            video_out.metadata.update({k: v for k, v in video_in.metadata.items() if k != "rotate"})
+        self.finder = FrameFinder(self.detector, self.options, width, height)
+        return Writer(out, video_out, audio_map)
+
+    def _take(self, item: object, writer: Writer) -> None:
+        """Handle one item from the reader: an audio packet or a decoded frame."""
+        if not isinstance(item, DecodedFrame):
+            writer.put(item)  # an audio packet, muxed unchanged by the writer
+            return
+        rgb = item.rgb
+        if rgb.shape != self.shape:  # a stream whose frame size changes: keep the first size
+            rgb = cv2.resize(rgb, (self.shape[1], self.shape[0]), interpolation=cv2.INTER_AREA)
+        frame = _Frame(self.frames + len(self.pending), item.pts, rgb)
+        boxes = np.zeros((0, 4))
+        try:
+            boxes = self.finder.find(frame.rgb, frame.index)  # type: ignore[union-attr]
+        except Exception as exc:  # noqa: BLE001 - fail closed: this frame will be fully obscured
+            frame.error = f"frame {frame.index}: face detection failed ({type(exc).__name__}: {exc})"
+        self.pending.append(frame)
+        self._drain(self.tracker.push(boxes), writer)
+
+    def _drain(self, ready: list[tuple[int, list[TrackedBox]]], writer: Writer) -> None:
+        for index, tracked in ready:
+            frame = self.pending.popleft()
+            if frame.index != index:  # the tracker and the buffer move in lockstep
+                raise RuntimeError(f"internal error: frame {frame.index} pending, tracker gave {index}")
+            writer.put(self._finish(frame, tracked))
+            self.frames += 1
+            self.progress.advance(self.label)
+
+    def _finish(self, frame: _Frame, tracked: list[TrackedBox]) -> tuple[np.ndarray, int | None]:
+        """The frame's redacted pixels (or a fully obscured frame) and its pts."""
+        if frame.error is None:
+            try:
+                boxes = np.array([t.box for t in tracked], dtype=np.float64).reshape(-1, 4)
+                rgb = redact_faces(frame.rgb, boxes, self.options.style, inplace=True)
+                if self.options.draw_boxes:
+                    draw_boxes(rgb, boxes, [_COLORS[t.kind] for t in tracked], inplace=True)
+                self.faces += len(tracked)
+                return rgb, frame.pts
+            except Exception as exc:  # noqa: BLE001 - fail closed
+                frame.error = f"frame {frame.index}: redaction failed ({type(exc).__name__}: {exc})"
+        self.obscured += 1
+        self.first_error = self.first_error or frame.error
+        return obscure_frame(frame.rgb, self.options.style.fill_color), frame.pts

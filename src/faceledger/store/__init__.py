@@ -1,0 +1,136 @@
+"""Persistent galleries: one storage contract, two backends.
+
+>>> from faceledger.store import open_store, GallerySettings, NewTemplate
+>>> store = open_store("sqlite:///var/lib/faceledger/faceledger.db")   # or "postgresql://..."
+>>> with store.transaction() as tx:
+...     tx.create_gallery("staff", GallerySettings(model_id="sface-2021dec-int8bq", dimension=128))
+...     alice = tx.add_subject("staff", "emp-0042", "Alice")
+...     tx.add_template(alice.id, NewTemplate(vector, "sface-2021dec-int8bq", sha256_of_photo))
+...     tx.append_ledger({"op": "enroll", "subject_id": alice.id, ...})
+>>> store.search("staff", probe_vectors, k=5)        # list[list[Candidate]], one list per probe
+
+URLs:
+
+* ``sqlite:///absolute/path/file.db`` (the URL's path is used as is), ``sqlite:relative/file.db``,
+  or ``sqlite://`` for ``<data dir>/faceledger.db``; the data directory is
+  ``$FACELEDGER_DATA_DIR``, else ``$XDG_DATA_HOME/faceledger``, else
+  ``~/.local/share/faceledger``. Query parameters: ``key_file=/path/to/kek``.
+* ``postgresql://user:password@host:5432/dbname?sslmode=verify-full`` (any libpq
+  connection URI; needs ``pip install 'faceledger[postgres]'`` and the ``vector``
+  extension on the server).
+
+Backends are imported only when a URL of theirs is opened.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from faceledger.errors import BackendUnavailableError, InputError
+
+from .base import (
+    BulkSubject,
+    Candidate,
+    Gallery,
+    GallerySettings,
+    GalleryStats,
+    LedgerHead,
+    LedgerRow,
+    NewTemplate,
+    Record,
+    Store,
+    StoredTemplate,
+    Subject,
+    Transaction,
+)
+from .memindex import AnnOptions
+
+__all__ = [
+    "AnnOptions",
+    "BulkSubject",
+    "Candidate",
+    "Gallery",
+    "GallerySettings",
+    "GalleryStats",
+    "LedgerHead",
+    "LedgerRow",
+    "NewTemplate",
+    "Record",
+    "Store",
+    "StoredTemplate",
+    "Subject",
+    "Transaction",
+    "data_dir",
+    "default_url",
+    "open_store",
+    "redact_url",
+]
+
+
+def data_dir() -> Path:
+    """Where FaceLedger keeps its default database and key file."""
+    if os.environ.get("FACELEDGER_DATA_DIR"):
+        return Path(os.environ["FACELEDGER_DATA_DIR"])
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "faceledger"
+
+
+def default_url() -> str:
+    """``sqlite:///<data dir>/faceledger.db``."""
+    return f"sqlite://{(data_dir() / 'faceledger.db').resolve()}"
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (safe to log and to show)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
+def sqlite_path(url: str) -> tuple[Path, dict[str, str]]:
+    """The file path and query options of a ``sqlite:`` URL."""
+    rest = url[len("sqlite:"):]
+    rest, _, query = rest.partition("?")
+    if rest in ("", "//", "///"):
+        path = data_dir() / "faceledger.db"
+    elif rest.startswith("//"):
+        if not rest.startswith("///"):
+            raise InputError(f"invalid SQLite URL {url!r}: use sqlite:///absolute/path.db or sqlite:relative.db")
+        path = Path("/" + unquote(rest[2:]).lstrip("/"))
+    else:
+        path = Path(unquote(rest))
+    return path, dict(parse_qsl(query))
+
+
+def open_store(url: str | None = None, **options: Any) -> Store:
+    """Open the store at ``url`` (default :func:`default_url`), creating its schema if needed.
+
+    SQLite options: ``key`` (32 bytes), ``key_file``, ``ann`` (:class:`AnnOptions`),
+    ``busy_timeout_s``. PostgreSQL options: ``min_size``/``max_size`` (connection
+    pool), ``ef_search``, ``m``, ``ef_construction`` (HNSW parameters).
+    """
+    url = url or default_url()
+    scheme = url.split(":", 1)[0].lower()
+    if scheme == "sqlite":
+        from .sqlite import open_sqlite
+
+        path, query = sqlite_path(url)
+        if "key_file" in query:
+            options.setdefault("key_file", query.pop("key_file"))
+        if query:
+            raise InputError(f"unknown SQLite URL option(s): {', '.join(sorted(query))}")
+        return open_sqlite(path, **options)
+    if scheme in ("postgresql", "postgres"):
+        try:
+            from .postgres import open_postgres
+        except ImportError as exc:
+            raise BackendUnavailableError(
+                f"the PostgreSQL store needs psycopg 3, psycopg_pool and pgvector ({exc.name} is missing): "
+                "pip install 'faceledger[postgres]'") from None
+        return open_postgres(url, **options)
+    raise InputError(f"unsupported store URL {redact_url(url)!r}: use sqlite:///path/file.db or postgresql://...")

@@ -1,0 +1,103 @@
+"""The in-memory index and ranking logic (no database), and store URLs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from storehelp import unit_vectors
+
+from faceledger.errors import InputError
+from faceledger.store import AnnOptions, data_dir, open_store, redact_url, sqlite_path
+from faceledger.store._common import rank_subjects
+from faceledger.store.memindex import GalleryIndex
+
+
+def test_rank_subjects_widens_the_template_search_until_k_subjects() -> None:
+    # 30 templates of subject 1 score above everything else; then subjects 2..5
+    scores = np.concatenate([np.linspace(0.99, 0.9, 30), [0.8, 0.7, 0.6, 0.5]])
+    tids = np.arange(34)
+    sids = np.array([1] * 30 + [2, 3, 4, 5])
+    asked: list[int] = []
+
+    def scores_of(m: int) -> tuple[np.ndarray, np.ndarray]:
+        asked.append(m)
+        return tids[:m], scores[:m]
+
+    out = rank_subjects(scores_of, lambda t: sids[t], k=3, total=34)
+    assert [(s, t) for s, _, t in out] == [(1, 0), (2, 30), (3, 31)]
+    assert asked == [16, 34]
+    assert rank_subjects(scores_of, lambda t: sids[t], k=9, total=34)[-1][0] == 5  # exhausted: 5 subjects
+    gone = rank_subjects(scores_of, lambda t: np.where(sids[t] == 1, -1, sids[t]), k=2, total=34)
+    assert [s for s, _, _ in gone] == [2, 3]  # templates of a removed subject are skipped
+
+
+def brute_force(vecs: dict[int, np.ndarray], owner: dict[int, int], q: np.ndarray, k: int) -> list[int]:
+    best: dict[int, float] = {}
+    for tid, v in vecs.items():
+        best[owner[tid]] = max(best.get(owner[tid], -2.0), float(v @ q))
+    return sorted(best, key=lambda s: -best[s])[:k]
+
+
+def test_exact_index_matches_brute_force_through_adds_and_removals() -> None:
+    rng = np.random.default_rng(0)
+    v = unit_vectors(600, 1)
+    index = GalleryIndex(128, AnnOptions(mode="off"))
+    vecs: dict[int, np.ndarray] = {}
+    owner: dict[int, int] = {}
+    for step in range(6):
+        new = np.arange(step * 100, step * 100 + 100)
+        subjects = rng.integers(0, 150, size=100)
+        index.add(new, subjects, v[new])
+        vecs.update(zip(new.tolist(), v[new], strict=True))
+        owner.update(zip(new.tolist(), subjects.tolist(), strict=True))
+        drop = rng.choice(sorted(vecs), size=40, replace=False)
+        index.remove(drop)
+        for t in drop.tolist():
+            del vecs[t]
+        index.remove(np.array([10_000]))  # unknown ids are ignored
+        assert len(index) == len(vecs) and index.template_ids == set(vecs)
+    probes = unit_vectors(20, 2)
+    for q, hits in zip(probes, index.search(probes, k=5), strict=True):
+        assert [s for s, _, _ in hits] == brute_force(vecs, owner, q, 5)
+
+
+def test_changes_during_a_background_build_are_replayed_on_the_graph() -> None:
+    v = unit_vectors(500, 3)
+    index = GalleryIndex(128, AnnOptions(mode="off", m=8, ef_construction=64, ef_search=200))
+    index.add(np.arange(400), np.arange(400), v[:400])
+    index.options = AnnOptions(mode="on", background=False, m=8, ef_construction=64, ef_search=200)
+    # what _maybe_build does, with changes arriving between the snapshot and the install
+    index._building = []
+    snapshot = (index._tids[:400].copy(), index._vecs[:400].copy())
+    index.remove(np.arange(0, 100))
+    index.add(np.arange(400, 500), np.arange(400, 500), v[400:])
+    index._build(*snapshot)
+    assert index.ann_ready and len(index.ann) == len(index) == 400
+    hits = index.search(v, k=1)
+    assert all(h[0][0] >= 100 for h in hits)  # removed templates are never returned
+    assert [h[0][0] for h in hits[100:]] == list(range(100, 500))
+
+
+def test_sqlite_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FACELEDGER_DATA_DIR", str(tmp_path / "data"))
+    assert data_dir() == tmp_path / "data"
+    assert sqlite_path("sqlite://") == (tmp_path / "data" / "faceledger.db", {})
+    assert sqlite_path("sqlite:///srv/fl.db") == (Path("/srv/fl.db"), {})
+    assert sqlite_path("sqlite:////srv/fl.db")[0] == Path("/srv/fl.db")
+    assert sqlite_path("sqlite:rel/fl.db?key_file=/k") == (Path("rel/fl.db"), {"key_file": "/k"})
+    with pytest.raises(InputError):
+        sqlite_path("sqlite://host/fl.db")
+    with pytest.raises(InputError):
+        open_store(f"sqlite://{tmp_path / 'a.db'}?colour=blue")
+    with pytest.raises(InputError):
+        open_store("mysql://localhost/x")
+    store = open_store(f"sqlite://{tmp_path / 'a.db'}?key_file={tmp_path / 'keys' / 'kek'}")
+    store.close()
+    assert (tmp_path / "keys" / "kek").exists()
+
+
+def test_passwords_are_redacted() -> None:
+    assert redact_url("postgresql://fl:s3cret@db:5432/x?sslmode=require") == "postgresql://fl:***@db:5432/x?sslmode=require"
+    assert redact_url("sqlite:///a.db") == "sqlite:///a.db"
