@@ -226,7 +226,9 @@ def test_review_rules(enrolled, lfw):
 
 
 def test_two_reviewers_and_self_review(make_engine, lfw):
-    policy = POLICY + '\n[review]\nrequired_reviewers = 2\n\n[roles]\ninvestigator = ["identify", "review", "lead_list"]\n'
+    policy = POLICY + (
+        '\n[review]\nrequired_reviewers = 2\n\n[roles]\ninvestigator = ["identify", "review", "lead_list"]\n'
+    )
     engine = make_engine(policy)
     engine.create_gallery(ADMIN, GALLERY)
     consent(engine, "Aaron_Peirsol")
