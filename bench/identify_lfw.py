@@ -173,6 +173,18 @@ def through_store(t: LfwTemplates, s: Split) -> tuple[np.ndarray, np.ndarray, np
     return top, top_s, non, ms
 
 
+def default_point(model_id: str) -> tuple[str, float] | None:
+    """The model's calibrated default operating point, if it has one."""
+    from faceledger.errors import NotCalibratedError
+    from faceledger.models.thresholds import load_packaged_thresholds
+
+    try:
+        p = load_packaged_thresholds(model_id).get()
+    except NotCalibratedError:
+        return None
+    return p.name, p.threshold
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--fpir", type=float, default=1e-2)
@@ -192,6 +204,13 @@ def main() -> None:
         rows.append([name, f"{hit:.4f}", f"{thr:.3f}", f"{fnir:.4f}"])
     print(md_table(["search", "rank-1 hit rate", f"threshold at FPIR {args.fpir:g}", f"FNIR at FPIR {args.fpir:g}"],
                    rows))
+    point = default_point(t.model_id)
+    if point is not None:
+        name, thr = point
+        hit = top == s.mates
+        print(f"\nAt the model's default 1:1 operating point ({name}, threshold {thr:.3f}): FPIR "
+              f"{np.mean(non >= thr):.4f}, FNIR {1 - np.mean(hit & (top_s >= thr)):.4f} — a 1:1 threshold is "
+              "too low for 1:N; galleries take their own thresholds.")
     print(f"\nStore and brute force agree on every probe: {agree}. Store search: {ms:.2f} ms per probe "
           f"(k=2, {len(s.names):,} subjects).\n")
     m = split(t, enrol=2, min_images=3, distractors=True)

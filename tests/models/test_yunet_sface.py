@@ -74,6 +74,8 @@ def test_pyramid_scales():
     assert pyramid_scales(1920, 1080, 20) == [1.0, 0.5]
     assert pyramid_scales(4000, 3000, 20) == [1.0, 0.5, 0.25, 0.125]
     assert pyramid_scales(640, 480, 8) == [2.0]  # tiny faces: upsample
+    assert pyramid_scales(640, 480, 8, upsample=False) == [1.0]
+    assert pyramid_scales(1920, 1080, 12, upsample=False) == [1.0, 0.5]
     assert pyramid_scales(300, 200, 20) == [1.0]
 
 

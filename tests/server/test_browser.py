@@ -210,3 +210,32 @@ def test_a_day_with_the_web_page(browser, live, lfw, tmp_path):
     assert {p.name for p in shots.glob("*.png")} >= {f"{n}.png" for n in (
         "signin", "admin", "enroll", "verify", "identify", "identify-refused", "review", "ledger", "reports",
         "galleries")}
+
+
+def test_redact_a_photo_in_the_web_page(browser, live, groups, tmp_path):
+    """A verifier redacts a group photo: the result appears with its face count and a download link."""
+    shots = Path(os.environ.get("FACELEDGER_SCREENSHOTS") or tmp_path / "shots")
+    shots.mkdir(parents=True, exist_ok=True)
+    admin = {"Authorization": f"Bearer {live.token}"}
+    keys = {role: httpx.post(live.url + "/v1/keys", headers=admin, json={"actor": actor, "role": role})
+            for actor, role in (("rhea", "verifier"), ("otto", "auditor"))}
+    assert all(r.status_code == 201 for r in keys.values()), [r.text for r in keys.values()]
+    ui = Page(browser.new_page(), live.url, shots)
+    ui.page.goto(live.url)
+    ui.sign_in(keys["verifier"].json()["token"])
+    ui.tab("redact")
+    ui.page.set_input_files("#redact-photo", str(groups / "facenetpytorch_multiface.jpg"))
+    ui.page.select_option("#redact-form select[name=method]", "pixelate")
+    ui.page.click("#redact-form button[type=submit]")
+    assert "no image was kept" in ui.message("redact-msg", "Redacted and ledgered")
+    count = ui.page.inner_text("#redact-count")
+    assert int(count.split()[0]) >= 5 and count.endswith("face(s) redacted")
+    ui.page.wait_for_function("document.querySelector('#redact-img').naturalWidth === 1200")
+    assert ui.page.get_attribute("#redact-download", "download") == "facenetpytorch_multiface_redacted.jpg"
+    assert ui.page.get_attribute("#redact-img", "src").startswith("blob:")
+    ui.shot("redact")
+    assert (shots / "redact.png").is_file()
+    auditor = {"Authorization": f"Bearer {keys['auditor'].json()['token']}"}
+    export = httpx.get(live.url + "/v1/ledger/export", headers=auditor)
+    redactions = [e for e in map(json.loads, export.text.splitlines()) if e["operation"] == "redact"]
+    assert [(e["actor"], e["outcome"], e["result"]["method"]) for e in redactions] == [("rhea", "ok", "pixelate")]

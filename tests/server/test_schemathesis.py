@@ -28,7 +28,7 @@ ROLE = {
     "/v1/galleries/{gallery}/consents": "enroller", "/v1/galleries/{gallery}/consents/withdraw": "enroller",
     "/v1/galleries/{gallery}/identify": "investigator", "/v1/leads": "reviewer",
     "/v1/leads/{lead_id}/reviews": "reviewer", "/v1/ledger/verify": "auditor", "/v1/ledger/export": "auditor",
-    "/v1/reports/usage": "auditor",
+    "/v1/reports/usage": "auditor", "/v1/redact": "verifier",
 }
 
 

@@ -107,6 +107,20 @@ def gallery_delete(
     console.print(f"gallery {name} deleted ({n} subject(s) erased)")
 
 
+@gallery_app.command("set-model")
+def gallery_set_model(
+    ctx: typer.Context, name: str,
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm: every template of the gallery is deleted.")] = False,
+) -> None:
+    """Move a gallery to the current backend's model (--backend): its templates are deleted; re-enroll."""
+    if not yes:
+        raise typer.BadParameter("this deletes every template of the gallery (subjects and consents stay); "
+                                 "pass --yes, then re-enroll with `faceledger enroll GALLERY --folder DIR`")
+    g, n = run(ctx, lambda e, a: e.change_gallery_model(a, name))
+    console.print(f"gallery {g.name} now uses model {g.model_id} (operating point {g.operating_point}); "
+                  f"{n} template(s) deleted: re-enroll its subjects with `faceledger enroll {g.name} --folder DIR`")
+
+
 # -- consent -------------------------------------------------------------------------------
 @consent_app.command("record")
 def consent_record(
@@ -197,6 +211,9 @@ def identify(
     ] = None,
     top_k: Annotated[Optional[int], typer.Option(help="Most candidates per face (capped by policy).")] = None,
     face: Annotated[str, typer.Option(help="'all' faces (default), or index, 'largest', 'center'.")] = "all",
+    operating_point: Annotated[
+        Optional[str], typer.Option(help="A calibrated point of the gallery, e.g. fmr1e-4 (default: the gallery's).")
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """1:N search under an authorization. Results are leads for human review, never decisions."""
@@ -204,12 +221,18 @@ def identify(
 
     choice = "all" if face == "all" else _face_choice(face)
     result = run(ctx, lambda e, a: e.identify(a, gallery, photo, purpose=purpose, flags=flag or (),
-                                              top_k=top_k, face=choice), "investigator")
+                                              top_k=top_k, face=choice, operating_point=operating_point),
+                 "investigator")
     if json_out:
         print_json(result)
     else:
         console.print(f"[bold]{result.label}[/] — threshold {result.threshold:.4f} ({result.operating_point}), "
                       f"model {result.model_id}, ledger entry {result.ledger_seq}")
+        if result.expected_fpir is not None and result.expected_fpir > 0.05:
+            console.print(f"[yellow]warning:[/] in a gallery of {result.gallery_subjects:,} subjects about "
+                          f"{result.expected_fpir:.0%} of searches for someone not enrolled return a candidate at "
+                          "this operating point; a stricter one (e.g. --operating-point fmr1e-4) gives fewer "
+                          "false leads")
         for i, f in enumerate(result.faces):
             if f.no_match:
                 console.print(f"face {i}: [yellow]no match[/] (nobody at or above the threshold)")

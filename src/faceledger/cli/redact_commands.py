@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 from rich.progress import (
@@ -96,6 +96,11 @@ def redact(
     threshold: Annotated[float, typer.Option(help="Detection score that counts as a face (lower: more recall).")] = 0.4,
     min_face_size: Annotated[float, typer.Option(help="Smallest face width in pixels (photos, video).")] = 12.0,
     detect_size: Annotated[int, typer.Option(help="Video: long side of the frame copy searched every frame.")] = 640,
+    fine_every: Annotated[
+        Optional[int],
+        typer.Option(help="Video: search full resolution for small faces every N frames, tracked between "
+                     "(default: 4 up to 720p, 3 above)."),
+    ] = None,
     boxes: Annotated[bool, typer.Option("--boxes", help="Also outline what was redacted, for checking.")] = False,
     no_audio: Annotated[bool, typer.Option("--no-audio", help="Video: drop audio (default: copied as is).")] = False,
     keep_metadata: Annotated[
@@ -103,6 +108,9 @@ def redact(
     ] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")] = False,
     crf: Annotated[int, typer.Option(help="Video quality (x264 CRF: lower is better, 18-23 typical).")] = 20,
+    preset: Annotated[
+        str, typer.Option(help="Video: x264 speed preset (ultrafast ... veryslow; slower gives smaller files).")
+    ] = "superfast",
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     backend: Annotated[str, typer.Option("--backend", "-b", help="Backend whose detector is used.")] = "yunet-sface",
 ) -> None:
@@ -120,7 +128,8 @@ def redact(
             overwrite=overwrite,
             keep_metadata=keep_metadata,
             keep_audio=not no_audio,
-            video=VideoSettings(detect_long_side=detect_size, fine_min_face=min_face_size, crf=crf),
+            video=VideoSettings(detect_long_side=detect_size, fine_min_face=min_face_size, fine_every=fine_every,
+                                crf=crf, preset=preset),
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None

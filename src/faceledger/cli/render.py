@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, is_dataclass
+from datetime import date, datetime
 from typing import Any
 
 import typer
@@ -52,7 +53,7 @@ def fail(exc: FaceLedgerError) -> typer.Exit:
 
 
 def to_jsonable(value: Any) -> Any:
-    """Dataclasses, tuples and numpy scalars to plain JSON values (NaN becomes null)."""
+    """Dataclasses, tuples, numpy scalars and datetimes to plain JSON values (NaN becomes null)."""
     if is_dataclass(value) and not isinstance(value, type):
         value = {k: v for k, v in asdict(value).items() if k != "vector"}
     if isinstance(value, dict):
@@ -63,6 +64,8 @@ def to_jsonable(value: Any) -> Any:
         value = value.item()
     if isinstance(value, float):
         return None if math.isnan(value) else round(value, 6)
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
     return value
 
 

@@ -22,7 +22,7 @@ from faceledger.recognizer import Recognizer
 from .galleries import DEFAULT_QUALITY_GATE, GalleryOps, gate_problem
 from .identification import IdentifyOps
 from .oversight import OversightOps
-from .photos import PhotoOps
+from .photos import PhotoOps, RedactedPhoto
 from .results import Actor, EnrollResult, FaceCandidates, IdentifyResult, LeadCandidateView
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "FaceCandidates",
     "IdentifyResult",
     "LeadCandidateView",
+    "RedactedPhoto",
     "gate_problem",
 ]
 

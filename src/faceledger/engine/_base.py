@@ -109,7 +109,8 @@ class EngineBase:
         if gallery.model_id != self.recognizer.model_id:
             raise ModelMismatchError(
                 f"gallery '{gallery.name}' holds templates of model '{gallery.model_id}', this engine runs "
-                f"'{self.recognizer.model_id}': use that backend, or re-enroll the gallery"
+                f"'{self.recognizer.model_id}': use that backend, or move the gallery to this model "
+                "(`faceledger gallery set-model`) and re-enroll its subjects"
             )
 
     def _permit(self, op: Op) -> None:

@@ -86,6 +86,33 @@ class GalleryOps(EngineBase):
                 self._commit(tx, op, {"subjects_erased": count})
         return count
 
+    def change_gallery_model(self, actor: Actor, name: str) -> tuple[Gallery, int]:
+        """Pin gallery ``name`` to this engine's model; returns it and the number of templates deleted.
+
+        Templates of two models cannot be compared, so every template of the gallery is
+        deleted in the same transaction (subjects, their consents and the ledger stay)
+        and the new model's calibrated thresholds replace the old ones (same operating
+        point name when the new model has it). Re-enroll the subjects from their photos
+        afterwards: ``faceledger enroll GALLERY --folder DIR``.
+        """
+        op = Op(actor, Operation.GALLERY_MODEL_CHANGE, gallery=name)
+        with self._guard(op):
+            self._permit(op)
+            backend = self.recognizer.backend
+            with self.store.transaction() as tx:
+                old = tx.get_gallery(name)
+                if old.model_id == backend.model_id:
+                    raise ConflictError(f"gallery '{name}' already uses model '{backend.model_id}'", gallery=name)
+                keep = old.operating_point if old.operating_point in backend.thresholds.points else None
+                point = backend.thresholds.get(keep)
+                deleted = tx.set_gallery_model(name, backend.model_id, backend.info.dimension)
+                gallery = tx.update_gallery(
+                    name, thresholds={p.name: p.threshold for p in backend.thresholds.points.values()},
+                    operating_point=point.name)
+                self._commit(tx, op, {"from_model": old.model_id, "model_id": backend.model_id,
+                                      "operating_point": point.name, "templates_deleted": deleted})
+        return gallery, deleted
+
     def list_galleries(self, actor: Actor) -> list[Gallery]:
         op = Op(actor, Operation.GALLERY_LIST)
         with self._guard(op):

@@ -113,19 +113,31 @@ class IdentifyOps(EngineBase):
             hits = self.store.search(gallery, np.stack([t.vector for t in templates]), limits.top_k,
                                      model_id=g.model_id) if templates else []
             per_face = [[c for c in h if c.score >= limits.threshold] for h in hits]
+            subjects = self.store.gallery_stats(gallery).subjects
+            fpir = expected_fpir(self._point_fmr(point, limits.threshold, g.thresholds), subjects)
             with self.store.transaction() as tx:
                 self._count_search(tx, actor)
                 summary = [[{"subject_ref": c.external_ref, "score": round(c.score, 6)} for c in cs] for cs in per_face]
                 row = self._commit(tx, op, {"faces": len(faces), "candidates": summary, "threshold": limits.threshold,
                                             "operating_point": point, "model_id": g.model_id,
-                                            "authorization_id": auth.id, "no_match": not any(per_face)})
+                                            "authorization_id": auth.id, "no_match": not any(per_face),
+                                            "gallery_subjects": subjects,
+                                            "expected_fpir": None if fpir is None else round(fpir, 6)})
                 lead_ids = [self._open_lead(tx, actor, g.name, image.sha256, cs, limits.threshold, g.model_id,
                                             row.seq, op) if cs else None for cs in per_face]
         results = tuple(
             FaceCandidates(f, tuple(LeadCandidateView(c.external_ref, c.score, i + 1) for i, c in enumerate(cs)), lid)
             for f, cs, lid in zip(faces, per_face, lead_ids, strict=True)
         )
-        return IdentifyResult(gallery, results, limits.threshold, point, g.model_id, auth.id, row.seq)
+        return IdentifyResult(gallery, results, limits.threshold, point, g.model_id, auth.id, row.seq,
+                              gallery_subjects=subjects, expected_fpir=fpir)
+
+    def _point_fmr(self, point: str, threshold: float, thresholds: dict[str, float]) -> float | None:
+        """The calibrated FMR of the threshold in use (``None`` if raised by policy or not calibrated)."""
+        calibrated = self.recognizer.backend.thresholds.points.get(point)
+        if calibrated is None or threshold != thresholds.get(point):
+            return None
+        return float(calibrated.measured_fmr)
 
     def _check_identification(self, op: Op, gallery: str, flags: set[str], live: bool) -> Authorization:
         now = self.now()
@@ -182,3 +194,15 @@ class IdentifyOps(EngineBase):
                 tx.put_record(LEAD, lead_id, outcome.lead.to_dict(), gallery=lead.gallery)
                 self._commit(tx, op, review_result(outcome))
         return outcome.lead
+
+
+def expected_fpir(fmr: float | None, subjects: int) -> float | None:
+    """Share of non-mated searches expected to return a candidate: ``1 - (1 - fmr) ** subjects``.
+
+    Each enrolled subject is one more chance of a false match, so a 1:1 operating point
+    that is strict for verification is loose for a large gallery: at FMR 1e-3, 1,000
+    subjects give about 63%. Assumes independent comparisons (one template per subject).
+    """
+    if fmr is None:
+        return None
+    return float(1.0 - (1.0 - fmr) ** max(subjects, 0))

@@ -81,6 +81,11 @@ class IdentifyResult:
     authorization_id: str
     ledger_seq: int
     label: str = field(default=LEAD_LABEL)
+    #: Subjects searched, and the expected share of searches for someone *not* enrolled that
+    #: still return a candidate: 1 - (1 - FMR) ** subjects, FMR being the operating point's
+    #: calibrated false-match rate (``None`` when the model has no such calibrated point).
+    gallery_subjects: int = 0
+    expected_fpir: float | None = None
 
     @property
     def no_match(self) -> bool:

@@ -59,6 +59,7 @@ class Operation(StrEnum):
     GALLERY_CREATE = "gallery_create"
     GALLERY_DELETE = "gallery_delete"
     GALLERY_LIST = "gallery_list"
+    GALLERY_MODEL_CHANGE = "gallery_model_change"  # pin another model: templates deleted, re-enroll
     # deployment
     POLICY_CHANGE = "policy_change"
     KEY_CHANGE = "key_change"
@@ -83,6 +84,7 @@ DEFAULT_PERMISSIONS: Mapping[Role, frozenset[Operation]] = MappingProxyType(
             | {
                 _O.GALLERY_CREATE,
                 _O.GALLERY_DELETE,
+                _O.GALLERY_MODEL_CHANGE,
                 _O.POLICY_CHANGE,
                 _O.KEY_CHANGE,
                 _O.AUTHORIZATION_RECORD,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -9,9 +10,21 @@ from PIL import Image
 
 from faceledger.errors import InputError
 
-__all__ = ["save_image"]
+__all__ = ["encode_image", "save_image"]
 
 _FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP"}
+_BY_NAME = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}
+
+
+def encode_image(rgb: np.ndarray, fmt: str, *, quality: int = 92) -> bytes:
+    """Encode an RGB ``uint8`` array as ``fmt`` (``jpeg``, ``png`` or ``webp``); no metadata at all."""
+    pil_format = _BY_NAME.get(fmt)
+    if pil_format is None:
+        raise InputError(f"cannot encode as {fmt!r}: choose jpeg, png or webp", field="format")
+    out = io.BytesIO()
+    options = {"quality": quality} if pil_format in ("JPEG", "WEBP") else {}
+    Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8), "RGB").save(out, pil_format, **options)
+    return out.getvalue()
 
 
 def save_image(path: str | Path, rgb: np.ndarray, *, overwrite: bool = False, quality: int = 92) -> Path:

@@ -15,11 +15,17 @@ __all__ = ["Backend", "DetectOptions", "Detections", "Detector", "Embedder"]
 
 @dataclass(frozen=True, slots=True)
 class DetectOptions:
-    """What to look for. ``min_face_size`` is a box width in pixels of the input image."""
+    """What to look for. ``min_face_size`` is a box width in pixels of the input image.
+
+    ``upsample=False`` asks a detector never to enlarge the image for faces below its
+    own reliable floor: it reports what it finds at native resolution, down to
+    ``min_face_size`` (video redaction's fine pass, which cannot afford upsampling).
+    """
 
     min_face_size: float = 20.0
     score_threshold: float = 0.6
     max_faces: int = 2000
+    upsample: bool = True
 
     def __post_init__(self) -> None:
         if not (self.min_face_size >= 1):

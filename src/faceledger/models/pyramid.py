@@ -26,9 +26,9 @@ DETECTOR_MIN_FACE = 16.0
 SMALLEST_LONG_SIDE = 960
 
 
-def pyramid_scales(width: int, height: int, min_face_size: float) -> list[float]:
-    """Scales at which to run the detector, largest first."""
-    first = min(2.0, max(1.0, DETECTOR_MIN_FACE / min_face_size))
+def pyramid_scales(width: int, height: int, min_face_size: float, upsample: bool = True) -> list[float]:
+    """Scales at which to run the detector, largest first (never above 1 without ``upsample``)."""
+    first = min(2.0, max(1.0, DETECTOR_MIN_FACE / min_face_size)) if upsample else 1.0
     scales = [first]
     s = min(first, 1.0) / 2.0
     while max(width, height) * s * 2 > SMALLEST_LONG_SIDE:
@@ -47,7 +47,7 @@ def run_pyramid(
     """Detect at every scale of the pyramid, map back to the input's pixels, merge."""
     h, w = rgb.shape[:2]
     found: list[Detections] = []
-    for s in pyramid_scales(w, h, options.min_face_size):
+    for s in pyramid_scales(w, h, options.min_face_size, options.upsample):
         if s == 1.0:
             level = rgb
         else:

@@ -72,6 +72,9 @@ class Redactor:
             from faceledger.models.registry import load_backend
 
             detector = load_backend(backend).detector
+        if not callable(getattr(detector, "detect", None)):
+            hint = " (options go in options=...)" if isinstance(detector, RedactOptions) else ""
+            raise TypeError(f"detector must have a detect(rgb, options) method, not {type(detector).__name__}{hint}")
         self.detector = detector
         self.options = options or RedactOptions()
         self.limits = limits

@@ -7,7 +7,7 @@ whole photo or frame (fail closed).
 Video uses two passes (see :class:`~faceledger.redact.options.VideoSettings`): a
 *coarse* pass on a downscaled copy of every frame finds the larger faces; every
 ``fine_every`` frames a *fine* pass runs on a copy scaled so the smallest faces
-asked for are 16 px wide (the detector's own floor), cut into tiles small enough
+asked for are 12 px wide (the detector's own floor), cut into tiles small enough
 that the detector's pyramid runs a single level on each (the coarse pass already
 covers the larger faces the other levels would find).
 """
@@ -26,8 +26,14 @@ from faceledger.redact.options import RedactOptions
 
 __all__ = ["FrameFinder", "find_faces"]
 
-#: The detector's own smallest reliable face width (pixels of its input).
+#: The smallest face width (pixels of its input) the coarse pass relies on the detector for.
 _DETECTOR_MIN_FACE = 16.0
+#: The smallest face width the fine pass asks of the detector at native resolution (no
+#: upsampling). On bench/redact_leaks.py's 720p group videos YuNet at native resolution
+#: found every face of 12-24 px that CenterFace found, so 12 px faces need no upscaled copy.
+_FINE_DETECTOR_MIN_FACE = 12.0
+#: Automatic ``fine_every``: every 4th frame up to this long side (pixels), every 3rd above.
+_FINE_EVERY_4_UP_TO = 1280
 _MAX_FACES = 5000
 #: The fine pass keeps faces up to this multiple of the coarse pass's smallest face.
 _FINE_UPPER = 1.5
@@ -39,8 +45,8 @@ def find_faces(detector: Detector, rgb: np.ndarray, options: RedactOptions) -> n
     return np.asarray(found.boxes, dtype=np.float64).reshape(-1, 4)
 
 
-def _detect_options(min_face: float, threshold: float) -> DetectOptions:
-    return DetectOptions(min_face_size=min_face, score_threshold=threshold, max_faces=_MAX_FACES)
+def _detect_options(min_face: float, threshold: float, upsample: bool = True) -> DetectOptions:
+    return DetectOptions(min_face_size=min_face, score_threshold=threshold, max_faces=_MAX_FACES, upsample=upsample)
 
 
 class FrameFinder:
@@ -56,12 +62,12 @@ class FrameFinder:
         self._coarse_min = _DETECTOR_MIN_FACE / self._scale
         fine_scale = 0.0
         if video.fine_min_face > 0:
-            fine_scale = min(_DETECTOR_MIN_FACE / video.fine_min_face, video.fine_long_side / long_side)
+            fine_scale = min(_FINE_DETECTOR_MIN_FACE / video.fine_min_face, video.fine_long_side / long_side)
         self._fine_scale = fine_scale if fine_scale > self._scale * 1.05 else 0.0
         self._fine_size = (round(width * self._fine_scale), round(height * self._fine_scale))
         overlap = math.ceil(self._coarse_min * _FINE_UPPER * self._fine_scale) + 2
         self._tiles = _tiles(self._fine_size, SMALLEST_LONG_SIDE, overlap) if self._fine_scale else []
-        self._every = video.fine_every
+        self._every = video.fine_every or (3 if long_side > _FINE_EVERY_4_UP_TO else 4)
 
     @property
     def coarse_min_face(self) -> float:
@@ -71,7 +77,12 @@ class FrameFinder:
     @property
     def fine_min_face(self) -> float | None:
         """The smallest face width the fine pass looks for (``None``: no fine pass)."""
-        return _DETECTOR_MIN_FACE / self._fine_scale if self._fine_scale else None
+        return _FINE_DETECTOR_MIN_FACE / self._fine_scale if self._fine_scale else None
+
+    @property
+    def fine_every(self) -> int:
+        """The fine pass runs on frames whose 0-based index is a multiple of this."""
+        return self._every
 
     def find(self, rgb: np.ndarray, index: int) -> np.ndarray:
         """Boxes in frame number ``index`` (0-based) of the video."""
@@ -88,8 +99,9 @@ class FrameFinder:
         interp = cv2.INTER_LINEAR if self._fine_scale > 1.0 else cv2.INTER_AREA
         big = cv2.resize(rgb, self._fine_size, interpolation=interp)
         found_boxes, found_scores = [], []
+        options = _detect_options(_FINE_DETECTOR_MIN_FACE, self._threshold, upsample=False)
         for x0, y0, x1, y1 in self._tiles:
-            d = self._detector.detect(big[y0:y1, x0:x1], _detect_options(_DETECTOR_MIN_FACE, self._threshold))
+            d = self._detector.detect(big[y0:y1, x0:x1], options)
             b = np.asarray(d.boxes, dtype=np.float64).reshape(-1, 4) + [x0, y0, 0.0, 0.0]
             found_boxes.append(b / self._fine_scale)
             found_scores.append(np.asarray(d.scores, dtype=np.float64).reshape(-1))

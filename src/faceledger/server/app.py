@@ -40,7 +40,8 @@ enrollment, 1:N identification under an authorization (results are leads for hum
 a tamper-evident ledger, reports and retention. Every rule of the engine applies to every route.
 
 Authenticate with an API key: `Authorization: Bearer flk_...`. Errors are `application/problem+json`.
-POST and DELETE honour `Idempotency-Key`. Photos are multipart uploads; URLs are never fetched."""
+POST and DELETE honour `Idempotency-Key` (except `/v1/redact`, whose image answer is never stored).
+Photos are multipart uploads; URLs are never fetched."""
 
 
 async def _retention_loop(service: Service) -> None:

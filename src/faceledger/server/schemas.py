@@ -221,6 +221,10 @@ class IdentifyOut(BaseModel):
     authorization_id: str
     ledger_seq: int
     faces: list[FaceCandidatesOut]
+    gallery_subjects: int
+    expected_fpir: float | None = Field(
+        None, description="Expected share of searches for someone not enrolled that return a candidate: "
+        "1 - (1 - FMR) ** gallery_subjects (null when the threshold is not a calibrated point).")
 
 
 class LeadCandidateOut(BaseModel):

@@ -38,9 +38,9 @@ class AnnOptions:
     min_templates: int = 200_000
     background: bool = True
     library: str = "hnswlib"
-    m: int = 16
+    m: int = 32
     ef_construction: int = 100
-    ef_search: int = 64
+    ef_search: int = 1024
     threads: int = 0  # 0: every core
 
 

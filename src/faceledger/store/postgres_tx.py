@@ -56,9 +56,9 @@ RECORD_COLS = "kind, record_id, data, gallery, subject_id, created_at, updated_a
 class HnswParams:
     """HNSW parameters of new partition indexes and searches, and memory for index builds."""
 
-    m: int = 16
-    ef_construction: int = 64
-    ef_search: int = 100
+    m: int = 32
+    ef_construction: int = 100
+    ef_search: int = 400
     build_memory: str = "1GB"
     bulk_rebuild_min: int = 10_000  # a bulk import this big (and at least the partition's size) rebuilds the index
 

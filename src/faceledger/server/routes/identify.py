@@ -91,7 +91,8 @@ async def identify(
                                                             rank=c.rank) for c in f.candidates]) for f in r.faces]
         return IdentifyOut(label=r.label, gallery=r.gallery, no_match=r.no_match, threshold=round(r.threshold, 6),
                            operating_point=r.operating_point, model_id=r.model_id, authorization_id=r.authorization_id,
-                           ledger_seq=r.ledger_seq, faces=faces)
+                           ledger_seq=r.ledger_seq, faces=faces, gallery_subjects=r.gallery_subjects,
+                           expected_fpir=None if r.expected_fpir is None else round(r.expected_fpir, 6))
 
     return await call.respond(work)
 

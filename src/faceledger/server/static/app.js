@@ -16,13 +16,14 @@ async function signIn(token) {
   $$("[data-ops]").forEach((el) => { el.hidden = !el.dataset.ops.split(" ").some((op) => state.me.operations.includes(op)); });
   $$(".purposes").forEach((sel) => sel.replaceChildren(...state.me.purposes.map((p) => h("option", { value: p }, p))));
   $$("#identify-form .purposes option").forEach((o) => { if (o.value === "investigation") o.selected = true; });
+  $("#redact-purpose").replaceChildren(h("option", { value: "" }, "none"), ...state.me.purposes.map((p) => h("option", { value: p }, p)));
   if (state.me.operations.includes("gallery_list")) await loadGalleries().catch(() => {});
   show(defaultTab(state.me.operations));
 }
 
 function defaultTab(ops) {
   const order = [["verify", "verify"], ["enroll", "enroll"], ["identify", "identify"], ["review", "review"],
-    ["ledger_export", "ledger"], ["key_change", "admin"]];
+    ["ledger_export", "ledger"], ["key_change", "admin"], ["redact", "redact"]];
   for (const [op, tab] of order) if (ops.includes(op)) return tab;
   return "galleries";
 }
@@ -75,6 +76,36 @@ async function onVerify(ev) {
     h("p", {}, `score ${fmt(r.score)} · threshold ${fmt(r.threshold)} (${r.operating_point}) · model ${r.model_id}`));
     preview("verify-prev-a", $("#verify-a").files[0], r.face_a);
     preview("verify-prev-b", $("#verify-b").files[0], r.face_b);
+  });
+}
+
+// -- redact ---------------------------------------------------------------------------------------------
+let redactedUrl = null;
+
+function downloadName(res, fallback) {
+  const m = /filename="([^"]+)"/.exec(res.headers.get("content-disposition") || "");
+  return m ? m[1] : fallback;
+}
+
+async function onRedact(ev) {
+  ev.preventDefault();
+  const f = new FormData(ev.target);
+  if (!f.get("purpose")) f.delete("purpose");
+  const out = $("#redact-result");
+  out.replaceChildren();
+  await guarded("redact-msg", async () => {
+    const res = await api("POST", "/v1/redact", { form: f, raw: true });
+    const faces = Number(res.headers.get("x-faces-redacted"));
+    const obscured = res.headers.get("x-fully-obscured") === "true";
+    const name = downloadName(res, "photo_redacted");
+    if (redactedUrl) URL.revokeObjectURL(redactedUrl);
+    redactedUrl = URL.createObjectURL(await res.blob());
+    const seq = res.headers.get("x-ledger-seq");
+    if (obscured) say("redact-msg", "error", `Face detection failed: the whole photo was painted over (ledger entry ${seq}).`);
+    else say("redact-msg", "ok", `Redacted and ledgered (entry ${seq}); no image was kept.`);
+    out.append(h("p", { id: "redact-count" }, `${faces} face(s) redacted${obscured ? " · fully obscured" : ""}`),
+      h("figure", { class: "redacted" }, h("img", { id: "redact-img", src: redactedUrl, alt: `redacted ${name}` }),
+        h("figcaption", {}, h("a", { id: "redact-download", href: redactedUrl, download: name }, `Download ${name}`))));
   });
 }
 
@@ -397,6 +428,7 @@ function wire() {
   $("#sign-out").addEventListener("click", signOut);
   $$("#tabs button").forEach((b) => b.addEventListener("click", () => show(b.dataset.tab)));
   $("#verify-form").addEventListener("submit", onVerify);
+  $("#redact-form").addEventListener("submit", onRedact);
   $("#gallery-form").addEventListener("submit", onCreateGallery);
   $("#galleries-refresh").addEventListener("click", () => guarded("galleries-msg", loadGalleries));
   $("#consent-form").addEventListener("submit", onConsent);
