@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from faceledger.engine import Actor, Engine
+from faceledger.governance.consent import ConsentRecord
 from faceledger.governance.policy import parse_policy
 
 POLICY = """
@@ -79,3 +81,30 @@ REVIEWER = Actor("rita", "reviewer")
 REVIEWER2 = Actor("rob", "reviewer")
 AUDITOR = Actor("aud", "auditor")
 VERIFIER = Actor("vera", "verifier")
+
+
+GALLERY = "staff"
+
+
+def photo(lfw: Path, name: str, n: int) -> Path:
+    return lfw / name / f"{name}_{n:04d}.jpg"
+
+
+def consent(engine, subject_ref: str, days: int = 365, purpose: str = "access_control") -> ConsentRecord:
+    now = engine.now()
+    record = ConsentRecord(
+        id=uuid.uuid4().hex, gallery=GALLERY, subject_ref=subject_ref, notice_version="notice-v3",
+        purpose=purpose, method="signed_form", given_at=now - timedelta(minutes=1),
+        collected_by=CLERK.id, expires_at=now + timedelta(days=days),
+    )
+    return engine.record_consent(CLERK, record)
+
+
+@pytest.fixture
+def enrolled(engine, lfw):
+    """A gallery with two consenting, enrolled people."""
+    engine.create_gallery(ADMIN, GALLERY)
+    for name in ("Aaron_Peirsol", "Padraig_Harrington"):
+        consent(engine, name)
+        engine.enroll(CLERK, GALLERY, name, [photo(lfw, name, 1), photo(lfw, name, 2)], purpose="access_control")
+    return engine

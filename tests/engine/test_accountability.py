@@ -9,7 +9,6 @@ from __future__ import annotations
 import sqlite3
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,26 +26,22 @@ from faceledger.errors import (
     SelfReviewError,
 )
 from faceledger.governance.authorization import Authorization
-from faceledger.governance.consent import ConsentRecord
 from faceledger.governance.ledger import LedgerEntry
 
-from .conftest import ADMIN, AUDITOR, CLERK, INVESTIGATOR, POLICY, REVIEWER, REVIEWER2, VERIFIER, Actor
-
-GALLERY = "staff"
-
-
-def photo(lfw: Path, name: str, n: int) -> Path:
-    return lfw / name / f"{name}_{n:04d}.jpg"
-
-
-def consent(engine, subject_ref: str, days: int = 365, purpose: str = "access_control") -> ConsentRecord:
-    now = engine.now()
-    record = ConsentRecord(
-        id=uuid.uuid4().hex, gallery=GALLERY, subject_ref=subject_ref, notice_version="notice-v3",
-        purpose=purpose, method="signed_form", given_at=now - timedelta(minutes=1),
-        collected_by=CLERK.id, expires_at=now + timedelta(days=days),
-    )
-    return engine.record_consent(CLERK, record)
+from .conftest import (
+    ADMIN,
+    AUDITOR,
+    CLERK,
+    GALLERY,
+    INVESTIGATOR,
+    POLICY,
+    REVIEWER,
+    REVIEWER2,
+    VERIFIER,
+    Actor,
+    consent,
+    photo,
+)
 
 
 def authorization(engine, days: int = 30, galleries=(GALLERY,), purposes=("investigation",)) -> Authorization:
@@ -61,16 +56,6 @@ def authorization(engine, days: int = 30, galleries=(GALLERY,), purposes=("inves
 
 def ledger(engine) -> list[LedgerEntry]:
     return [LedgerEntry.from_row(r) for r in engine.store.iter_ledger()]
-
-
-@pytest.fixture
-def enrolled(engine, lfw):
-    """A gallery with two consenting, enrolled people."""
-    engine.create_gallery(ADMIN, GALLERY)
-    for name in ("Aaron_Peirsol", "Padraig_Harrington"):
-        consent(engine, name)
-        engine.enroll(CLERK, GALLERY, name, [photo(lfw, name, 1), photo(lfw, name, 2)], purpose="access_control")
-    return engine
 
 
 def test_no_consent_no_template(engine, lfw):

@@ -8,20 +8,9 @@ from faceledger.engine import Engine
 from faceledger.errors import ConflictError, ModelMismatchError, PermissionDeniedError
 from faceledger.governance.ledger import LedgerEntry
 
-from .conftest import ADMIN, CLERK
-from .test_accountability import GALLERY, consent, photo
+from .conftest import ADMIN, CLERK, GALLERY, consent, photo
 
 pytest.importorskip("dlib", reason="the dlib extra is needed for a second model")
-
-
-@pytest.fixture
-def enrolled(engine, lfw):
-    """A gallery of the default model with two consenting people, two templates each."""
-    engine.create_gallery(ADMIN, GALLERY)
-    for name in ("Aaron_Peirsol", "Padraig_Harrington"):
-        consent(engine, name)
-        engine.enroll(CLERK, GALLERY, name, [photo(lfw, name, 1), photo(lfw, name, 2)], purpose="access_control")
-    return engine
 
 
 @pytest.fixture(scope="module")

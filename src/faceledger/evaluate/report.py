@@ -85,7 +85,8 @@ def det_plot(result: dict, attribute: dict | None) -> str | None:
     ax.set(xscale="log", yscale="log", xlabel="FMR (false match rate)", ylabel="FNMR (false non-match rate)",
            title=f"DET{' by ' + attribute['attribute'] if attribute else ''} (operating threshold {t:.3f})")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    if ax.get_legend_handles_labels()[0]:  # a tiny set may have no point with both rates above zero
+        ax.legend()
     png = _png(fig)
     plt.close(fig)
     return png

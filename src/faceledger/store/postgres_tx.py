@@ -54,7 +54,11 @@ RECORD_COLS = "kind, record_id, data, gallery, subject_id, created_at, updated_a
 
 @dataclass(frozen=True)
 class HnswParams:
-    """HNSW parameters of new partition indexes and searches, and memory for index builds."""
+    """HNSW parameters of new partition indexes and searches, and memory for index builds.
+
+    At a million templates (bench/search_scale.py) pgvector 0.6.2 with these kept 90.8% of
+    exact search's top answers at ef_search 400 (p95 47 ms); exact scans are slower still.
+    """
 
     m: int = 32
     ef_construction: int = 100
