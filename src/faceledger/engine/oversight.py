@@ -24,8 +24,9 @@ __all__ = ["OversightOps"]
 
 class OversightOps(EngineBase):
     def _ledger_rows(self) -> Iterator[Any]:
-        raw = getattr(self.store, "iter_ledger_raw", None)
-        return raw() if raw is not None else self.store.iter_ledger()
+        """The raw rows ``(seq, prev_hash, hash, fields text)``: hashing needs the stored text, not
+        parsed fields (5x faster on a million entries, see bench/ledger_verify.py)."""
+        return self.store.ledger_rows()
 
     def verify_ledger(
         self,
