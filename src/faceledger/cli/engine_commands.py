@@ -231,8 +231,8 @@ def identify(
         if result.expected_fpir is not None and result.expected_fpir > 0.05:
             console.print(f"[yellow]warning:[/] in a gallery of {result.gallery_subjects:,} subjects about "
                           f"{result.expected_fpir:.0%} of searches for someone not enrolled return a candidate at "
-                          "this operating point; a stricter one (e.g. --operating-point fmr1e-4) gives fewer "
-                          "false leads")
+                          "this operating point; a stricter one (--operating-point fmr1e-4, or fmr1e-5 where the "
+                          "model has it) gives fewer false leads")
         for i, f in enumerate(result.faces):
             if f.no_match:
                 console.print(f"face {i}: [yellow]no match[/] (nobody at or above the threshold)")
