@@ -33,9 +33,6 @@ from .base import Candidate, Gallery, GalleryStats, LedgerHead, LedgerRow, Recor
 from .postgres_schema import migrate, partition_name, vector_type
 from .postgres_tx import (
     GALLERY_COLS,
-    RECORD_COLS,
-    SUBJECT_SQL,
-    TEMPLATE_COLS,
     HnswParams,
     PgReads,
     PgTransaction,
@@ -45,6 +42,7 @@ from .postgres_tx import (
     subject_of,
     template_of,
 )
+from .reads import RECORD_COLS, SUBJECT_SQL, TEMPLATE_COLS
 
 __all__ = ["PostgresStore", "open_postgres"]
 

@@ -12,7 +12,6 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from faceledger.core.chain import GENESIS
 from faceledger.errors import ConflictError, InputError, NotFoundError, StoreError
 
 from ._common import (
@@ -34,7 +33,6 @@ from .base import (
     BulkSubject,
     Gallery,
     GallerySettings,
-    LedgerHead,
     LedgerRow,
     NewTemplate,
     Record,
@@ -42,14 +40,10 @@ from .base import (
     Subject,
 )
 from .postgres_schema import create_hnsw, drop_partition, make_partition, partition_index, partition_name
+from .reads import TEMPLATE_COLS, SqlReads
 
 GALLERY_COLS = ("id, name, model_id, dimension, retention_days, thresholds, operating_point, keep_photos, "
                 "quality_gate, created_at")
-SUBJECT_SQL = ("SELECT s.id, g.name, s.external_ref, s.display_name, s.created_at, "
-               "(SELECT count(*) FROM templates t WHERE t.subject_id = s.id) "
-               "FROM subjects s JOIN galleries g ON g.id = s.gallery_id ")
-TEMPLATE_COLS = "id, subject_id, quality, source_sha256, created_at, photo IS NOT NULL"
-RECORD_COLS = "kind, record_id, data, gallery, subject_id, created_at, updated_at"
 
 
 @dataclass(frozen=True)
@@ -98,8 +92,14 @@ def record_of(row: tuple) -> Record:
                   created_at=row[5], updated_at=row[6])
 
 
-class PgReads:
+class PgReads(SqlReads):
     """Queries over one connection."""
+
+    MARK = "%s"
+    GALLERY_COLS = GALLERY_COLS
+    _gallery_of = staticmethod(gallery_of)
+    _subject_of = staticmethod(subject_of)
+    _record_of = staticmethod(record_of)
 
     def __init__(self, conn: psycopg.Connection) -> None:
         self._conn = conn
@@ -111,47 +111,6 @@ class PgReads:
     def _all(self, query: Any, params: Sequence[Any] | Mapping[str, Any] = ()) -> list[tuple]:
         with pg_errors("read"):
             return self._conn.execute(query, params).fetchall()
-
-    def _gallery_row(self, name: str) -> tuple:
-        row = self._one(f"SELECT {GALLERY_COLS} FROM galleries WHERE name = %s", (check_name(name),))
-        if row is None:
-            raise NotFoundError(f"no gallery named '{name}'", gallery=name)
-        return row
-
-    def get_gallery(self, name: str) -> Gallery:
-        return gallery_of(self._gallery_row(name))
-
-    def get_subject(self, subject_id: int) -> Subject:
-        row = self._one(SUBJECT_SQL + "WHERE s.id = %s", (int(subject_id),))
-        if row is None:
-            raise NotFoundError(f"no subject with id {subject_id}", subject_id=subject_id)
-        return subject_of(row)
-
-    def find_subject(self, gallery: str, external_ref: str) -> Subject:
-        row = self._one(SUBJECT_SQL + "WHERE g.name = %s AND s.external_ref = %s", (gallery, external_ref))
-        if row is None:
-            self._gallery_row(gallery)
-            raise NotFoundError(f"no subject '{external_ref}' in gallery '{gallery}'",
-                                gallery=gallery, external_ref=external_ref)
-        return subject_of(row)
-
-    def get_record(self, kind: str, record_id: str) -> Record:
-        row = self._one(f"SELECT {RECORD_COLS} FROM records WHERE kind = %s AND record_id = %s", (kind, record_id))
-        if row is None:
-            raise NotFoundError(f"no {kind} record '{record_id}'", kind=kind, record_id=record_id)
-        return record_of(row)
-
-    def list_records(self, kind: str, *, gallery: str | None = None, subject_id: int | None = None) -> list[Record]:
-        query, params = f"SELECT {RECORD_COLS} FROM records WHERE kind = %s", [kind]
-        if gallery is not None:
-            query, params = query + " AND gallery = %s", [*params, gallery]
-        if subject_id is not None:
-            query, params = query + " AND subject_id = %s", [*params, int(subject_id)]
-        return [record_of(r) for r in self._all(query + " ORDER BY created_at, record_id", params)]
-
-    def ledger_head(self) -> LedgerHead:
-        row = self._one("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1")
-        return LedgerHead(0, GENESIS) if row is None else LedgerHead(row[0], row[1])
 
 
 class PgTransaction(PgReads):

@@ -34,12 +34,10 @@ from ._export import export_dict
 from .base import Candidate, Gallery, GalleryStats, LedgerHead, LedgerRow, Record, StoredTemplate, Subject
 from .crypto import Kek, load_or_create_key_file, read_key_file, write_key_file
 from .memindex import AnnOptions, GalleryIndex
+from .reads import RECORD_COLS, SUBJECT_SQL, TEMPLATE_COLS
 from .sqlite_schema import migrate
 from .sqlite_tx import (
     GALLERY_COLS,
-    RECORD_COLS,
-    SUBJECT_SQL,
-    TEMPLATE_COLS,
     SqliteReads,
     SqliteTransaction,
     db_errors,
