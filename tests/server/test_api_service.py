@@ -22,11 +22,11 @@ def test_metrics_in_prometheus_text_format(api, photos):
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain; version=0.0.4")
     text = r.text
     detect = 'method="POST",route="/v1/detect"'
-    assert re.search(rf'^faceledger_http_requests_total\{{{detect},status="200"\}} \d+$', text, re.M)
+    assert re.search(rf'^faceledger_http_requests_total\{{{detect},status="200"\}} \d+\.0$', text, re.M)
     assert 'route="/v1/galleries/{gallery}"' in text and "some-gallery" not in text     # templates, not raw paths
-    assert re.search(rf'^faceledger_http_request_duration_seconds_bucket\{{{detect},le="\+Inf"\}} \d+$', text, re.M)
-    assert re.search(r'^faceledger_model_run_seconds_count\{operation="detect"\} \d+$', text, re.M)
-    assert re.search(r"^faceledger_model_queue_depth 0$", text, re.M)
+    assert re.search(rf'^faceledger_http_request_duration_seconds_bucket\{{le="\+Inf",{detect}\}} \d+\.0$', text, re.M)
+    assert re.search(r'^faceledger_model_run_seconds_count\{operation="detect"\} \d+\.0$', text, re.M)
+    assert re.search(r"^faceledger_model_queue_depth 0\.0$", text, re.M)
     for line in text.splitlines():      # every sample line is "name{labels} value"
         assert line.startswith("#") or re.match(r'^[a-z_]+(\{([a-z_]+="[^"]*",?)*\})? [0-9.e+-]+$', line), line
 
@@ -163,7 +163,7 @@ def test_rate_limit_per_key(make_server):
     r = s.client.get("/v1/me", headers=h)
     problem(r, 429, "rate_limited")
     assert int(r.headers["retry-after"]) >= 1
-    assert "faceledger_rate_limited_total 2" in s.client.get("/metrics").text
+    assert "faceledger_rate_limited_total 2.0" in s.client.get("/metrics").text
 
 
 def test_overload_answers_503_at_once_with_retry_after(make_server, photos, recognizers):

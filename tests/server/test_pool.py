@@ -52,8 +52,8 @@ def test_pool_runs_on_idle_workers_and_refuses_beyond_capacity_at_once():
     assert sorted(r for r in results if isinstance(r, str)) == sorted(seen) and len(seen) == 3
     assert set(seen) == {"w1", "w2"}
     text = metrics.render()
-    assert "faceledger_overload_rejections_total 1" in text
-    assert 'faceledger_model_run_seconds_count{operation="verify"} 3' in text
+    assert "faceledger_overload_rejections_total 1.0" in text
+    assert 'faceledger_model_run_seconds_count{operation="verify"} 3.0' in text
     assert pool.waiting == 0 and pool.running == 0
 
 

@@ -1,4 +1,8 @@
-"""Prometheus metrics, kept in memory and written in the text exposition format (version 0.0.4).
+"""Prometheus metrics through ``prometheus-client``, one registry per service.
+
+The service runs as one process (uvicorn; model workers are threads, see :mod:`.pool`),
+so the client's ordinary in-memory registry is the right one: its multiprocess mode is
+for servers that fork worker processes, which this one does not.
 
 Series (all names prefixed ``faceledger_``):
 
@@ -6,101 +10,71 @@ Series (all names prefixed ``faceledger_``):
   (a histogram); ``route`` is the route's template (``/v1/galleries/{gallery}/enroll``), never a
   raw path, so subject references never become label values.
 * ``model_run_seconds{operation}``: time a model worker spent on detect, verify, enroll, identify.
-* ``model_queue_depth``: requests admitted and waiting for a model worker; ``model_runs_in_progress``.
+* ``model_queue_depth``: requests admitted and waiting for a model worker; ``model_runs_in_progress``;
+  ``model_workers``.
 * ``overload_rejections_total``, ``rate_limited_total``, ``auth_failures_total``.
 """
 
 from __future__ import annotations
 
-import bisect
-import threading
 import time
-from collections import defaultdict
 from collections.abc import Callable
 
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["CONTENT_TYPE", "Metrics", "MetricsMiddleware"]
 
+#: What :func:`prometheus_client.generate_latest` writes: the classic text format, which every scraper reads.
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 #: Latency buckets, seconds.
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
-PREFIX = "faceledger_"
-
-
-def _labels(names: tuple[str, ...], values: tuple[str, ...]) -> str:
-    if not names:
-        return ""
-    esc = (v.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"') for v in values)
-    return "{" + ",".join(f'{n}="{v}"' for n, v in zip(names, esc, strict=True)) + "}"
-
-
-class _Histogram:
-    def __init__(self, names: tuple[str, ...]) -> None:
-        self.names = names
-        self.counts: dict[tuple[str, ...], list[int]] = defaultdict(lambda: [0] * (len(BUCKETS) + 1))
-        self.sums: dict[tuple[str, ...], float] = defaultdict(float)
-
-    def observe(self, values: tuple[str, ...], seconds: float) -> None:
-        self.counts[values][bisect.bisect_left(BUCKETS, seconds)] += 1
-        self.sums[values] += seconds
-
-    def lines(self, name: str) -> list[str]:
-        out = []
-        for values, counts in sorted(self.counts.items()):
-            running = 0
-            for bound, c in zip((*BUCKETS, float("inf")), counts, strict=True):
-                running += c
-                le = "+Inf" if bound == float("inf") else repr(bound)
-                out.append(f"{name}_bucket{_labels((*self.names, 'le'), (*values, le))} {running}")
-            out.append(f"{name}_sum{_labels(self.names, values)} {self.sums[values]:.6f}")
-            out.append(f"{name}_count{_labels(self.names, values)} {running}")
-        return out
+PREFIX = "faceledger"
+#: Counters a component may bump by name, with their help text (names without ``_total``).
+COUNTERS = {
+    "overload_rejections": "Requests refused at once because every model worker was busy and the queue full.",
+    "rate_limited": "Requests refused by a key's rate limit.",
+    "auth_failures": "Requests refused for a missing, unknown or revoked API key, or a role without the right.",
+}
 
 
 class Metrics:
-    """The service's counters, histograms and gauges (thread-safe)."""
+    """The service's counters, histograms and gauges, in a registry of its own (so several
+    services in one process, as in tests, do not share series). Thread-safe (the client's)."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.requests: dict[tuple[str, str, str], int] = defaultdict(int)
-        self.latency = _Histogram(("method", "route"))
-        self.model = _Histogram(("operation",))
-        self.counters: dict[str, int] = {"overload_rejections_total": 0, "rate_limited_total": 0,
-                                         "auth_failures_total": 0}
-        self.gauges: dict[str, Callable[[], float]] = {}
+        self.registry = CollectorRegistry(auto_describe=True)
+        reg = {"namespace": PREFIX, "registry": self.registry}
+        self._requests = Counter("http_requests", "HTTP requests by method, route template and status.",
+                                 ("method", "route", "status"), **reg)
+        self._latency = Histogram("http_request_duration_seconds", "Request latency, seconds.",
+                                  ("method", "route"), buckets=BUCKETS, **reg)
+        self._model = Histogram("model_run_seconds", "Time a model worker spent per operation, seconds.",
+                                ("operation",), buckets=BUCKETS, **reg)
+        self._counters = {name: Counter(name, doc, **reg) for name, doc in COUNTERS.items()}
+        self._gauges: dict[str, Gauge] = {}
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        with self._lock:
-            self.requests[(method, route, str(status))] += 1
-            self.latency.observe((method, route), seconds)
+        self._requests.labels(method, route, str(status)).inc()
+        self._latency.labels(method, route).observe(seconds)
 
     def observe_model(self, operation: str, seconds: float) -> None:
-        with self._lock:
-            self.model.observe((operation,), seconds)
+        self._model.labels(operation).observe(seconds)
 
     def count(self, name: str) -> None:
-        with self._lock:
-            self.counters[name] += 1
+        """Add one to a counter of :data:`COUNTERS` (``name`` with or without ``_total``)."""
+        self._counters[name.removesuffix("_total")].inc()
+
+    def gauge(self, name: str, doc: str, read: Callable[[], float]) -> None:
+        """A gauge whose value is ``read()`` at scrape time (set again: the new reader wins)."""
+        if name not in self._gauges:
+            self._gauges[name] = Gauge(name, doc, namespace=PREFIX, registry=self.registry)
+        self._gauges[name].set_function(read)
 
     def render(self) -> str:
-        """Every series in the Prometheus text format."""
-        with self._lock:
-            lines = [f"# HELP {PREFIX}http_requests_total HTTP requests by method, route template and status.",
-                     f"# TYPE {PREFIX}http_requests_total counter"]
-            lines += [f"{PREFIX}http_requests_total{_labels(('method', 'route', 'status'), k)} {v}"
-                      for k, v in sorted(self.requests.items())]
-            lines += [f"# HELP {PREFIX}http_request_duration_seconds Request latency, seconds.",
-                      f"# TYPE {PREFIX}http_request_duration_seconds histogram",
-                      *self.latency.lines(PREFIX + "http_request_duration_seconds"),
-                      f"# HELP {PREFIX}model_run_seconds Time a model worker spent per operation, seconds.",
-                      f"# TYPE {PREFIX}model_run_seconds histogram",
-                      *self.model.lines(PREFIX + "model_run_seconds")]
-            for name, value in sorted(self.counters.items()):
-                lines += [f"# TYPE {PREFIX}{name} counter", f"{PREFIX}{name} {value}"]
-        for name, read in sorted(self.gauges.items()):
-            lines += [f"# TYPE {PREFIX}{name} gauge", f"{PREFIX}{name} {read():g}"]
-        return "\n".join(lines) + "\n"
+        """Every series in the Prometheus text format (0.0.4)."""
+        return generate_latest(self.registry).decode("utf-8")
 
 
 class MetricsMiddleware:

@@ -42,9 +42,9 @@ class ModelPool(Generic[E]):
         self._lock = threading.Lock()
         self.waiting = self.running = 0
         self.wait_s, self.retry_after_s, self.metrics = wait_s, retry_after_s, metrics
-        metrics.gauges["model_queue_depth"] = lambda: self.waiting
-        metrics.gauges["model_runs_in_progress"] = lambda: self.running
-        metrics.gauges["model_workers"] = lambda: self.size
+        metrics.gauge("model_queue_depth", "Requests admitted and waiting for a model worker.", lambda: self.waiting)
+        metrics.gauge("model_runs_in_progress", "Model runs in progress.", lambda: self.running)
+        metrics.gauge("model_workers", "Model workers (one engine with its own models each).", lambda: self.size)
 
     def _overloaded(self, why: str) -> ServiceError:
         self.metrics.count("overload_rejections_total")
