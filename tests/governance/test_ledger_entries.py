@@ -18,6 +18,7 @@ from faceledger.errors import ConsentRequiredError, InputError, PermissionDenied
 from faceledger.governance.ledger import (
     GENESIS_HEAD,
     HASHED_FIELDS,
+    LEGACY_ROW_COLUMNS,
     ROW_COLUMNS,
     ChainHead,
     EntryDraft,
@@ -35,7 +36,7 @@ def test_seal_follows_the_chain_definition() -> None:
     assert (first.seq, first.prev_hash) == (1, GENESIS)
     assert first.ts == "2026-03-01T09:00:00.000000Z"
     fields = first.fields()
-    assert set(fields) == set(HASHED_FIELDS) and "hash" not in fields and "prev_hash" not in fields
+    assert set(fields) == set(HASHED_FIELDS) - {"credential"} and "hash" not in fields and "prev_hash" not in fields
     assert first.hash == entry_hash(GENESIS, fields)
     second = seal(EntryDraft(actor="vera", role="verifier", operation="detect"), first.head, T0)
     assert (second.seq, second.prev_hash) == (2, first.hash)
@@ -171,3 +172,51 @@ def test_fast_row_hash_equals_the_chain_definition(
     assert fast == e.hash or (fast is None and '"seq":' in text)
     # and the public entry point agrees for every shape
     assert row_hash(tuple(row.values())) == row_hash(e) == row_hash((e.seq, e.prev_hash, e.hash, text)) == e.hash
+
+
+# -- the credential field ----------------------------------------------------------------------------
+
+
+def test_a_credential_is_hashed_and_a_missing_one_keeps_old_hashes() -> None:
+    draft = EntryDraft(actor="vera", role="verifier", operation="verify")
+    old = seal(draft, GENESIS_HEAD, T0)
+    # the hash of an entry without a credential is the definition applied to the pre-credential fields
+    legacy_fields = {k: v for k, v in old.fields().items()}
+    assert "credential" not in legacy_fields and old.hash == entry_hash(GENESIS, legacy_fields)
+    signed = seal(EntryDraft(actor="vera", role="verifier", operation="verify", credential="key:0123456789ab"),
+                  GENESIS_HEAD, T0)
+    assert signed.fields()["credential"] == "key:0123456789ab" and signed.hash != old.hash
+    forged = LedgerEntry(**{**signed.to_dict(), "credential": "os:mallory"})
+    assert forged.compute_hash() != signed.hash
+    stripped = LedgerEntry(**{**signed.to_dict(), "credential": None})
+    assert stripped.compute_hash() != signed.hash
+
+
+def test_rows_with_a_credential_verify_in_every_layout_and_legacy_rows_still_do() -> None:
+    entries = []
+    head = GENESIS_HEAD
+    for i in range(6):
+        cred = None if i % 2 else f"os:user{i}"
+        e = seal(EntryDraft(actor=f"a{i}", role="auditor", operation="report", credential=cred), head, T0)
+        entries.append(e)
+        head = e.head
+    for e in entries:
+        row = e.to_row()
+        assert tuple(row) == ROW_COLUMNS
+        assert row_hash(tuple(row.values())) == row_hash(row) == e.hash
+        assert _wide_fast(list(row.values())) == e.hash
+        stored = canonical_json(e.store_fields()).decode()
+        assert ("credential" in stored) == (e.credential is not None)
+        assert row_hash((e.seq, e.prev_hash, e.hash, stored)) == e.hash
+        assert LedgerEntry.from_row((e.seq, e.prev_hash, e.hash, stored)) == e
+        if e.credential is None:  # an export written before credentials existed: 15 columns
+            legacy = {k: v for k, v in row.items() if k != "credential"}
+            assert tuple(legacy) == LEGACY_ROW_COLUMNS
+            assert row_hash(tuple(legacy.values())) == row_hash(legacy) == e.hash
+            assert LedgerEntry.from_row(legacy) == LedgerEntry.from_row(tuple(legacy.values())) == e
+
+
+def test_a_credential_must_be_printable_text() -> None:
+    for bad in ("", " ", "os:a\nb", "x" * 300, 7):
+        with pytest.raises(InputError):
+            EntryDraft(actor="vera", role="verifier", operation="verify", credential=bad)

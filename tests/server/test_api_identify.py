@@ -133,6 +133,10 @@ def test_review_confirm_reject_and_the_rules(api, server, photos, gallery):
     reviews = entries(server, seq, "review")
     assert [(e.actor, e.outcome) for e in reviews] == [("ines", "refused"), ("ines", "refused"), ("rita", "error"),
                                                        ("rita", "ok"), ("rita", "error"), ("rob", "ok")]
+    key_of = {name: "key:" + server.tokens[name].split("_")[1]
+              for name in ("ines_reviewer", "investigator", "reviewer", "reviewer2")}
+    assert [e.credential for e in reviews] == [key_of["ines_reviewer"], key_of["investigator"], key_of["reviewer"],
+                                               key_of["reviewer"], key_of["reviewer"], key_of["reviewer2"]]
     statuses = {x["id"]: x["status"] for x in api.get("auditor", "/v1/leads").json()}
     assert statuses[leads[0]] == "confirmed" and statuses[leads[1]] == "rejected"
     problem(api.get("verifier", "/v1/leads"), 403, "permission_denied")

@@ -32,7 +32,7 @@ def test_token_authenticates_and_is_stored_only_as_a_salted_hash(keys: KeyManage
     key, token = keys.create(ADMIN, "carl", "enroller", "front desk")
     assert parse_token(token) == (key.key_id, token.split("_", 2)[2])
     found = keys.authenticate(token)
-    assert found is not None and found.as_actor() == Actor("carl", "enroller")
+    assert found is not None and found.as_actor() == Actor("carl", "enroller", f"key:{key.key_id}")
     record = keys.engine.store.get_record(API_KEY, key.key_id).data
     secret = token.split("_", 2)[2]
     assert secret not in json.dumps(record) and len(record["salt"]) == 32 and len(record["digest"]) == 64

@@ -59,7 +59,7 @@ def engine_of(ctx: typer.Context, default_role: str | None = None):  # noqa: ANN
     try:
         if role is None:
             raise typer.BadParameter("say which role you act in: --role (or FACELEDGER_ROLE)")
-        actor = Actor(s.actor, role)
+        actor = Actor(s.actor, role, credential=f"os:{getpass.getuser()}")
         if s._engine is None:
             policy = s.policy
             if policy is None and (data_dir() / "policy.toml").is_file():

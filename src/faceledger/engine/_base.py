@@ -93,6 +93,7 @@ class EngineBase:
             inputs=op.inputs,
             result=result,
             policy_digest=self.policy.digest,
+            credential=op.actor.credential,
         )
         return entry_fields(draft, self.now())
 

@@ -13,16 +13,27 @@ __all__ = ["Actor", "EnrollResult", "FaceCandidates", "IdentifyResult", "LeadCan
 
 @dataclass(frozen=True, slots=True)
 class Actor:
-    """Who is calling, and in which role. Every engine call carries one."""
+    """Who is calling, in which role, and how that was established. Every engine call carries one.
+
+    ``credential`` is written into every ledger entry the actor causes: ``key:<key id>``
+    for an API key (the HTTP service), ``os:<user>`` for the operating-system user who
+    runs the CLI, ``service`` for what the service does by itself; ``None`` when the
+    caller is trusted code calling the Python API directly.
+    """
 
     id: str
     role: Role
+    credential: str | None = None
 
     def __post_init__(self) -> None:
         from faceledger.errors import InputError
 
         if not isinstance(self.id, str) or not self.id.strip():
             raise InputError("an actor id is required")
+        cred = self.credential
+        if cred is not None and (not isinstance(cred, str) or not cred.strip() or len(cred) > 256
+                                 or not cred.isprintable()):
+            raise InputError("an actor's credential must be 1-256 printable characters")
         try:
             object.__setattr__(self, "role", Role(self.role))
         except ValueError:

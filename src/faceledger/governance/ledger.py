@@ -7,6 +7,12 @@ chain is defined in :mod:`faceledger.core.chain`: an entry's ``hash`` is
 ``prev_hash`` and ``hash`` (``seq`` included). Sequence numbers start at 1 and
 increase by exactly 1; the first entry's ``prev_hash`` is ``GENESIS``.
 
+``credential`` says how the actor was authenticated (``key:<API key id>`` for the
+HTTP service, ``os:<user>`` for the CLI, ``service`` for what the service does by
+itself). It is hashed like every other field when present; entries written before
+credentials existed have none, and a field that is absent (``None``) is left out of
+the hashed fields, so those entries keep their hashes and old ledgers stay verifiable.
+
 An entry holds *digests* of its inputs (SHA-256 hex), never photos, templates or
 any other biometric data: :class:`EntryDraft` runs :func:`check_entry_data`, which
 refuses arrays, byte strings, long base64-like strings and long runs of numbers. The
@@ -64,10 +70,15 @@ __all__ = [
 #: The fields an entry's hash covers, in the order of :data:`ROW_COLUMNS`.
 HASHED_FIELDS = (
     "seq", "ts", "actor", "role", "operation", "purpose", "reference", "gallery", "subject_ref",
-    "inputs", "result", "outcome", "policy_digest",
+    "inputs", "result", "outcome", "policy_digest", "credential",
 )  # fmt: skip
+#: Hashed fields left out of :meth:`LedgerEntry.fields` when ``None`` (added after ledgers existed).
+OPTIONAL_FIELDS = frozenset({"credential"})
 #: A storage row: the hashed fields, then ``prev_hash`` and ``hash``.
 ROW_COLUMNS = (*HASHED_FIELDS, "prev_hash", "hash")
+#: The wide-row layout before ``credential`` existed (still read: old exports stay verifiable).
+LEGACY_ROW_COLUMNS = tuple(c for c in ROW_COLUMNS if c not in OPTIONAL_FIELDS)
+MAX_CREDENTIAL = 256
 OUTCOMES = ("ok", "refused", "error")
 
 #: Guard limits (see :func:`check_entry_data`).
@@ -101,7 +112,9 @@ class EntryDraft:
     ``role`` is the role the actor claimed (kept as given, so a refusal of an unknown
     role is ledgered too); ``operation`` is an :class:`Operation` value; ``outcome``
     one of :data:`OUTCOMES`; ``inputs`` maps input names to SHA-256 hex digests;
-    ``result`` is a small JSON-able summary. Construction validates all of it.
+    ``result`` is a small JSON-able summary; ``credential`` how the actor was
+    authenticated (``None``: not known, e.g. a direct Python call). Construction
+    validates all of it.
     """
 
     actor: str
@@ -115,6 +128,7 @@ class EntryDraft:
     inputs: Mapping[str, str] = field(default_factory=dict)
     result: Mapping[str, Any] = field(default_factory=dict)
     policy_digest: str | None = None
+    credential: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("actor", "role"):
@@ -126,10 +140,14 @@ class EntryDraft:
             raise InputError(f"ledger entry: unknown operation {self.operation!r}", field="operation") from None
         if self.outcome not in OUTCOMES:
             raise InputError(f"ledger entry: outcome must be one of {OUTCOMES}, got {self.outcome!r}")
-        for name in ("purpose", "reference", "gallery", "subject_ref", "policy_digest"):
+        for name in ("purpose", "reference", "gallery", "subject_ref", "policy_digest", "credential"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):
                 raise InputError(f"ledger entry: {name} must be a string or None", field=name)
+        cred = self.credential
+        if cred is not None and (not cred.strip() or len(cred) > MAX_CREDENTIAL or not cred.isprintable()):
+            raise InputError(f"ledger entry: credential must be 1-{MAX_CREDENTIAL} printable characters",
+                             field="credential")
         inputs, result = check_entry_data(self.inputs, self.result)
         object.__setattr__(self, "inputs", inputs)
         object.__setattr__(self, "result", result)
@@ -154,10 +172,11 @@ class LedgerEntry:
     policy_digest: str | None = None
     prev_hash: str = GENESIS
     hash: str = ""
+    credential: str | None = None
 
     def fields(self) -> dict[str, Any]:
-        """The hashed fields (everything but ``prev_hash`` and ``hash``)."""
-        return {name: getattr(self, name) for name in HASHED_FIELDS}
+        """The hashed fields (everything but ``prev_hash`` and ``hash``; ``credential`` only when set)."""
+        return _present({name: getattr(self, name) for name in HASHED_FIELDS})
 
     def compute_hash(self) -> str:
         """``entry_hash(prev_hash, fields())``: what ``hash`` must be."""
@@ -185,7 +204,7 @@ class LedgerEntry:
 
     def store_fields(self) -> dict[str, Any]:
         """The fields the store's ``append_ledger`` takes: every hashed field except ``seq``."""
-        return {name: getattr(self, name) for name in HASHED_FIELDS if name != "seq"}
+        return {name: value for name, value in self.fields().items() if name != "seq"}
 
     @classmethod
     def from_row(cls, row: Any) -> LedgerEntry:
@@ -206,6 +225,14 @@ class LedgerEntry:
             if isinstance(values[i], str | bytes):
                 values[i] = _json(values[i], name, values[0])
         return cls(**dict(zip(ROW_COLUMNS, values, strict=True)))
+
+
+def _present(fields: dict[str, Any]) -> dict[str, Any]:
+    """``fields`` without the optional ones that are ``None`` (see :data:`OPTIONAL_FIELDS`)."""
+    for name in OPTIONAL_FIELDS:
+        if fields.get(name, 0) is None:
+            del fields[name]
+    return fields
 
 
 def _json(text: str | bytes, name: str, seq: Any) -> Any:
@@ -231,15 +258,20 @@ def _store_row(row: Any) -> tuple[Any, Any, Any, Any] | None:
 
 
 _GET_COLUMNS = itemgetter(*ROW_COLUMNS)
+_GET_LEGACY = itemgetter(*LEGACY_ROW_COLUMNS)
+_CREDENTIAL = ROW_COLUMNS.index("credential")
 
 
 def row_values(row: Any) -> Sequence[Any]:
     """The :data:`ROW_COLUMNS` values of a row, whatever its shape (raises :class:`InputError`).
 
     A tuple or list is taken to be in ``ROW_COLUMNS`` order; a mapping or ``sqlite3.Row``
-    is read by column name; a :class:`LedgerEntry` by attribute.
+    is read by column name; a :class:`LedgerEntry` by attribute. Rows of the layout
+    before ``credential`` existed (:data:`LEGACY_ROW_COLUMNS`) read as having none.
     """
     if type(row) is tuple or type(row) is list:
+        if len(row) == len(LEGACY_ROW_COLUMNS):
+            return _with_credential(row, None)
         if len(row) != len(ROW_COLUMNS):
             raise InputError(f"ledger row has {len(row)} columns, expected {len(ROW_COLUMNS)}")
         return row
@@ -247,8 +279,19 @@ def row_values(row: Any) -> Sequence[Any]:
         return [getattr(row, name) for name in ROW_COLUMNS]
     try:
         return _GET_COLUMNS(row)
-    except (KeyError, IndexError, TypeError) as exc:
+    except (KeyError, IndexError) as exc:
+        try:
+            return _with_credential(_GET_LEGACY(row), None)
+        except (KeyError, IndexError, TypeError):
+            raise InputError(f"ledger row is missing a column: {exc}") from None
+    except TypeError as exc:
         raise InputError(f"ledger row is missing a column: {exc}") from None
+
+
+def _with_credential(values: Sequence[Any], credential: str | None) -> list[Any]:
+    out = list(values)
+    out.insert(_CREDENTIAL, credential)
+    return out
 
 
 def seal(draft: EntryDraft, head: ChainHead, at: datetime) -> LedgerEntry:
@@ -269,7 +312,7 @@ def seal(draft: EntryDraft, head: ChainHead, at: datetime) -> LedgerEntry:
 def entry_fields(draft: EntryDraft, at: datetime) -> dict[str, Any]:
     """What the store's ``append_ledger`` takes for ``draft`` at time ``at``: every hashed field
     except ``seq``, which the store assigns (with ``prev_hash`` and ``hash``) inside its transaction."""
-    return {"ts": to_iso(at, "ledger ts"), **{f.name: getattr(draft, f.name) for f in fields(EntryDraft)}}
+    return _present({"ts": to_iso(at, "ledger ts"), **{f.name: getattr(draft, f.name) for f in fields(EntryDraft)}})
 
 
 def refusal_result(error: FaceLedgerError) -> dict[str, Any]:

@@ -9,8 +9,8 @@ always confirmed by the definition before it is reported.
 
 Two layouts are understood:
 
-* **wide rows**, :data:`~faceledger.governance.ledger.ROW_COLUMNS` (15 values, from
-  :meth:`LedgerEntry.to_row`): tuples or lists in that order, mappings or
+* **wide rows**, :data:`~faceledger.governance.ledger.ROW_COLUMNS` (16 values, from
+  :meth:`LedgerEntry.to_row`; 15 in the layout before ``credential``): tuples or lists in that order, mappings or
   ``sqlite3.Row`` by name, or :class:`LedgerEntry` objects. ``inputs`` and ``result``
   are canonical JSON text (spliced as they are) or already parsed.
 * **store rows** ``(seq, prev_hash, hash, fields)``, where ``fields`` is every hashed
@@ -38,7 +38,14 @@ from typing import Any
 
 from faceledger.core.chain import canonical_json, entry_hash
 from faceledger.errors import FaceLedgerError
-from faceledger.governance.ledger import HASHED_FIELDS, ROW_COLUMNS, LedgerEntry, row_values
+from faceledger.governance.ledger import (
+    HASHED_FIELDS,
+    LEGACY_ROW_COLUMNS,
+    OPTIONAL_FIELDS,
+    ROW_COLUMNS,
+    LedgerEntry,
+    row_values,
+)
 
 __all__ = ["Parts", "peek", "row_parts"]
 
@@ -48,10 +55,10 @@ Parts = tuple[Any, Any, Any, str | None, str | None]
 _SEQ, _PREV, _HASH = ROW_COLUMNS.index("seq"), ROW_COLUMNS.index("prev_hash"), ROW_COLUMNS.index("hash")
 _INPUTS, _RESULT = ROW_COLUMNS.index("inputs"), ROW_COLUMNS.index("result")
 _FOLLOWER = {_INPUTS: ',"operation":', _RESULT: ',"role":'}
-_A, _G, _OP, _OUT, _PD, _PU, _REF, _ROLE, _SUB, _TS = (
+_A, _C, _G, _OP, _OUT, _PD, _PU, _REF, _ROLE, _SUB, _TS = (
     ROW_COLUMNS.index(k)
-    for k in ("actor", "gallery", "operation", "outcome", "policy_digest", "purpose", "reference", "role",
-              "subject_ref", "ts")
+    for k in ("actor", "credential", "gallery", "operation", "outcome", "policy_digest", "purpose", "reference",
+              "role", "subject_ref", "ts")
 )  # fmt: skip
 
 
@@ -65,8 +72,8 @@ def row_parts(row: Any) -> Parts:
     if kind is tuple or kind is list:
         if len(row) == 4:
             return _store_parts(row[0], row[1], row[2], row[3])
-        if len(row) == len(ROW_COLUMNS):
-            return _wide_parts(row)
+        if len(row) in (len(ROW_COLUMNS), len(LEGACY_ROW_COLUMNS)):
+            return _wide_parts(row_values(row))
         return None, None, None, None, f"a row has {len(row)} values, expected 4 or {len(ROW_COLUMNS)}"
     if isinstance(row, LedgerEntry):
         return _wide_parts([getattr(row, name) for name in ROW_COLUMNS])
@@ -125,8 +132,9 @@ def _wide_fast(v: Sequence[Any]) -> str | None:
     q = encode_basestring
     try:
         # canonical_json's output for these keys, spelled out for speed (tests compare it with entry_hash)
+        credential = "" if (c := v[_C]) is None else f'"credential":{q(c)},'
         body = (
-            f'{{"actor":{q(v[_A])},'
+            f'{{"actor":{q(v[_A])},{credential}'
             f'"gallery":{"null" if (g := v[_G]) is None else q(g)},'
             f'"inputs":{inputs},'
             f'"operation":{q(v[_OP])},'
@@ -152,7 +160,7 @@ def _wide_exact(v: Sequence[Any]) -> str:
         value = v[i]
         if i in (_INPUTS, _RESULT) and isinstance(value, str | bytes):
             value = _parse_canonical(value, name)
-        if name in HASHED_FIELDS:
+        if name in HASHED_FIELDS and not (value is None and name in OPTIONAL_FIELDS):
             fields[name] = value
     prev = v[_PREV]
     if type(prev) is not str or type(v[_SEQ]) is not int:

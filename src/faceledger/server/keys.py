@@ -56,7 +56,8 @@ class ApiKey:
         return self.revoked_at is None
 
     def as_actor(self) -> Actor:
-        return Actor(self.actor, self.role)
+        """The actor this key acts as; its ledger entries carry the key id as their credential."""
+        return Actor(self.actor, self.role, credential=f"key:{self.key_id}")
 
     def to_dict(self) -> dict[str, Any]:
         return {"key_id": self.key_id, "actor": self.actor, "role": self.role, "label": self.label,
@@ -154,7 +155,8 @@ class KeyManager:
 
     def _append(self, tx: Any, admin: Actor, outcome: str, result: dict[str, Any]) -> None:
         draft = EntryDraft(actor=admin.id, role=admin.role.value, operation=Operation.KEY_CHANGE.value,
-                           outcome=outcome, result=result, policy_digest=self.engine.policy.digest)
+                           outcome=outcome, result=result, policy_digest=self.engine.policy.digest,
+                           credential=admin.credential)
         tx.append_ledger(entry_fields(draft, self.engine.now()))
 
     @contextmanager

@@ -74,7 +74,7 @@ class Service:
         return sorted(self.checkpoint_dir.glob("*.json")) if self.checkpoint_dir.is_dir() else []
 
     def system_actor(self) -> Actor:
-        return Actor(SETUP_ACTOR, "admin")
+        return Actor(SETUP_ACTOR, "admin", credential="service")
 
     def ready(self) -> dict[str, Any]:
         """What /readyz reports; raises if the store cannot be read."""
