@@ -115,7 +115,7 @@ def test_enrollment_quality_gate_and_photo_problems(api, photos):
     gallery = api.gallery()
     assert api.consent(gallery, "crowd").status_code == 201
     body = problem(api.enroll(gallery, "crowd", [photos.no_face(), photos.group()]), 422, "enrollment_rejected")
-    assert [r["photo"] for r in body["rejections"]] == [0, 1]
+    assert [r["photo"] for r in body["rejections"]] == [1, 2]     # photos numbered from 1, as everywhere
     assert "no_face" in body["rejections"][0]["reason"] and "multiple_faces" in body["rejections"][1]["reason"]
     assert api.get("enroller", f"/v1/galleries/{gallery}/subjects").json() == []
     problem(api.enroll("no-such-gallery", "crowd", [photos.lfw_photo("Aaron_Peirsol", 1)]), 404, "not_found")

@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from faceledger.cli.context import engine_of
-from faceledger.cli.render import EXIT_CODES, console, fail, print_json
+from faceledger.cli.render import EXIT_CODES, console, escape, fail, print_json
 from faceledger.core.draw import draw_faces
 from faceledger.errors import FaceLedgerError
 from faceledger.media.encode import save_image
@@ -107,7 +107,7 @@ def _print_faces(results: list[dict]) -> None:
     table = Table("photo", "#", "box x,y,w,h", "score", "size", "sharpness", "yaw", "roll")
     for r in results:
         if "error" in r:
-            table.add_row(r["photo"], "-", f"[red]{r['error']['message']}[/]", "", "", "", "", "")
+            table.add_row(r["photo"], "-", f"[red]{escape(r['error']['message'])}[/]", "", "", "", "", "")
             continue
         if not r["faces"]:
             table.add_row(r["photo"], "-", "no face", "", "", "", "", "")
@@ -175,7 +175,7 @@ def models(json_out: JsonOpt = False) -> None:
     table = Table("backend", "model id", "runtime / status", "files (sha256)", "thresholds", show_lines=True)
     for r in rows:
         if not r["available"]:
-            table.add_row(r["backend"], "", f"[yellow]unavailable[/]: {r['reason']}", "", "")
+            table.add_row(r["backend"], "", f"[yellow]unavailable[/]: {escape(r['reason'])}", "", "")
             continue
         info = r["info"]
         files = "\n".join(f"{Path(p).name}\n  {h}" for p, h in info.files)
@@ -194,7 +194,7 @@ def tour(
     """A short tour: the models, detection on each photo, verification of the first two."""
     photos = photos or _sample_photos()
     if not photos:
-        console.print("Give photos: [bold]make run PHOTOS='a.jpg b.jpg'[/] or `faceledger tour a.jpg b.jpg`.")
+        console.print("Give photos: [bold]make tour PHOTOS='a.jpg b.jpg'[/] or `faceledger tour a.jpg b.jpg`.")
         raise typer.Exit(EXIT_CODES["input"])
     models(json_out=False)
     try:

@@ -14,7 +14,7 @@ import typer
 from rich.table import Table
 
 from faceledger.cli.context import engine_of
-from faceledger.cli.render import EXIT_CODES, console, fail, print_json, to_jsonable
+from faceledger.cli.render import EXIT_CODES, console, escape, fail, print_json, to_jsonable
 from faceledger.errors import FaceLedgerError
 
 gallery_app = typer.Typer(help="Create, list, show and delete galleries.", no_args_is_help=True)
@@ -195,7 +195,7 @@ def enroll(
                 failed += 1
                 if len(jobs) == 1:
                     raise fail(exc) from None
-                console.print(f"[red]{ref}: {exc.code}: {exc.message}[/]")
+                console.print(f"[red]{escape(ref)}: {exc.code}: {escape(exc.message)}[/]")
             bar.advance(task)
     if failed:
         raise typer.Exit(EXIT_CODES["input"])
@@ -353,11 +353,45 @@ def ledger_verify(
     """Check the hash chain (and exported checkpoints); exit 1 and say where if anything was altered."""
     report = run(ctx, lambda e, a: e.verify_ledger(a, checkpoints=checkpoint or (), public_keys=public_key or ()),
                  "auditor")
+    told = _say_checkpoints(report, checkpoint or ())
     if report.ok:
         console.print(f"[bold green]ledger intact[/]: {report.checked} entries checked")
         return
-    console.print(f"[bold red]ledger NOT intact[/]: {report.summary()}")
+    rest = [p for p in report.problems if p not in told]
+    if rest:
+        p = rest[0]
+        where = f" at entry {p.seq}" if p.seq is not None else ""
+        console.print(f"[bold red]ledger NOT intact[/]: {p.kind.value}{where}: {escape(p.message)}")
+    else:
+        console.print("[bold red]ledger NOT intact[/]: see the checkpoint above")
     raise typer.Exit(EXIT_CODES["no_match"])
+
+
+def _checkpoint_seq(path: Path) -> Optional[int]:
+    try:  # the engine has read and parsed the file already; this only names the entry it signs
+        return int(json.loads(path.read_text())["seq"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _say_checkpoints(report, paths: list[Path]) -> list:  # noqa: ANN001 - a ChainReport
+    """One line per checkpoint file: matched, not matched (and why, once), or not reached. Returns the
+    problems said here, so the summary line does not repeat them. (Two files signing the same entry
+    cannot be told apart here: give one per entry.)"""
+    told = []
+    for path in paths:
+        seq = _checkpoint_seq(path)
+        mine = next((p for p in report.problems if p.seq == seq and p.kind.value in
+                     ("bad_checkpoint", "diverged", "truncated")), None)
+        if mine is not None:
+            told.append(mine)
+            why = mine.message.removeprefix(f"checkpoint at seq {seq}: ")
+            console.print(f"checkpoint {escape(str(path))} (entry {seq}): [bold red]NOT matched[/]: {escape(why)}")
+        elif report.ok or (report.head is not None and seq is not None and seq <= report.head.seq):
+            console.print(f"checkpoint {escape(str(path))} (entry {seq}): [green]matched[/]")
+        else:
+            console.print(f"checkpoint {escape(str(path))} (entry {seq}): not checked (the chain breaks before it)")
+    return told
 
 
 @ledger_app.command("export")

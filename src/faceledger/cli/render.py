@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import sys
 from dataclasses import asdict, is_dataclass
 from datetime import date, datetime
 from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from faceledger.errors import (
     ConfigError,
@@ -22,10 +25,22 @@ from faceledger.errors import (
     StoreError,
 )
 
-__all__ = ["EXIT_CODES", "console", "err_console", "exit_for", "to_jsonable"]
+__all__ = ["EXIT_CODES", "console", "err_console", "escape", "exit_for", "to_jsonable"]
 
-console = Console()
-err_console = Console(stderr=True)
+#: Width of output that goes to a file or a pipe: wide enough that no table cell or line is clipped
+#: (rich would otherwise assume 80 columns); ``COLUMNS`` still wins when set.
+PIPE_WIDTH = 1000
+
+
+def _width(stream: object) -> int | None:
+    isatty = getattr(stream, "isatty", None)
+    if "COLUMNS" in os.environ or (isatty is not None and isatty()):
+        return None
+    return PIPE_WIDTH
+
+
+console = Console(width=_width(sys.stdout))
+err_console = Console(stderr=True, width=_width(sys.stderr))
 
 #: Exit codes of every command (documented in docs/cli.md):
 #: 0 success (for ``verify``: same person; ``identify``: candidates found; ``ledger verify``: intact),
@@ -48,7 +63,7 @@ def exit_for(exc: FaceLedgerError) -> int:
 
 def fail(exc: FaceLedgerError) -> typer.Exit:
     """Print ``exc`` as one clear line on stderr and return the Exit to raise."""
-    err_console.print(f"[bold red]error[/] [dim]({exc.code})[/]: {exc.message}", highlight=False)
+    err_console.print(f"[bold red]error[/] [dim]({exc.code})[/]: {escape(exc.message)}", highlight=False)
     return typer.Exit(exit_for(exc))
 
 

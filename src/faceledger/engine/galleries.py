@@ -218,13 +218,13 @@ class GalleryOps(EngineBase):
                 chosen = choose_face(rec.detect(image), face, image.width, image.height)
                 problem = gate_problem(chosen, gate)
                 if problem:
-                    rejections.append({"photo": i, "reason": problem})
+                    rejections.append({"photo": i + 1, "reason": problem})
                     continue
                 t = rec.embed(image, [chosen])[0]
                 photo_bytes = photo if (gallery.keep_photos and isinstance(photo, bytes)) else None
                 templates.append(NewTemplate(t.vector, t.model_id, image.sha256, _quality(chosen), photo_bytes))
             except FaceLedgerError as exc:
-                rejections.append({"photo": i, "reason": f"{exc.code}: {exc.message}"})
+                rejections.append({"photo": i + 1, "reason": f"{exc.code}: {exc.message}"})
         if rejections:
             text = "; ".join(f"photo {r['photo']}: {r['reason']}" for r in rejections)
             raise EnrollmentRejectedError(f"enrollment refused, nothing stored ({text})", rejections=rejections)

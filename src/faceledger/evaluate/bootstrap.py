@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from faceledger.evaluate.progress import REPLICATE_TICK
+
 __all__ = [
     "Interval",
     "OperatingPointInterval",
@@ -79,9 +81,14 @@ def bootstrap(
     rng = np.random.default_rng(seed)
     estimate = float(statistic(np.ones(n_subjects)))
     values = np.empty(replicates)
+    tick = REPLICATE_TICK.get()
     for r in range(replicates):
         m = np.bincount(rng.integers(0, n_subjects, n_subjects), minlength=n_subjects).astype(np.float64)
         values[r] = statistic(m)
+        if tick is not None and r % 10 == 9:
+            tick(10)
+    if tick is not None and replicates % 10:
+        tick(replicates % 10)
     values = values[np.isfinite(values)]
     if values.size == 0:
         return Interval(estimate, float("nan"), float("nan"), level, 0)

@@ -23,6 +23,7 @@ import json
 import os
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from faceledger.evaluate.dataset import Dataset, Labels
 from faceledger.evaluate.groups import Comparisons, group_rates
 from faceledger.evaluate.identification import evaluate_identification
 from faceledger.evaluate.lfw import FAILED_SCORE, pair_scores
+from faceledger.evaluate.progress import Stages
 from faceledger.evaluate.templates import PhotoTemplates, TemplateCache, check_cache, compute_templates
 from faceledger.recognizer import Recognizer
 
@@ -106,8 +108,10 @@ def _impostor_pairs(subject: np.ndarray, limit: int, seed: int) -> tuple[np.ndar
     return codes // n, codes % n, total
 
 
-def build_comparisons(t: PhotoTemplates, subject: np.ndarray, max_impostors: int, seed: int) -> tuple[Comparisons, int]:
-    """Genuine and (sampled) impostor comparisons of the photos; returns them and the impostor total."""
+def build_comparisons(t: PhotoTemplates, subject: np.ndarray, max_impostors: int, seed: int,
+                      advance: Callable[[int], None] | None = None) -> tuple[Comparisons, int]:
+    """Genuine and (sampled) impostor comparisons of the photos; returns them and the impostor total.
+    ``advance(n)`` is told of every ``n`` comparisons scored."""
     ga, gb = _genuine_pairs(subject)
     ia, ib, total = _impostor_pairs(subject, max_impostors, seed)
     a, b = np.concatenate([ga, ia]), np.concatenate([gb, ib])
@@ -115,6 +119,8 @@ def build_comparisons(t: PhotoTemplates, subject: np.ndarray, max_impostors: int
     for s in range(0, a.size, 200_000):
         va, vb = t.vectors[a[s:s + 200_000]], t.vectors[b[s:s + 200_000]]
         scores[s:s + 200_000] = np.einsum("ij,ij->i", va.astype(np.float64), vb.astype(np.float64))
+        if advance is not None:
+            advance(va.shape[0])
     scores = np.clip(scores, -1.0, 1.0)
     scores[~(t.ok[a] & t.ok[b])] = FAILED_SCORE
     genuine = np.concatenate([np.ones(ga.size, bool), np.zeros(ia.size, bool)])
@@ -203,31 +209,50 @@ def evaluate(ds: Dataset, labels: Labels | None, rec: Recognizer, cfg: Evaluatio
     cfg = cfg or EvaluationConfig()
     if labels is not None and labels.keys != ds.keys:
         raise ConfigError("the labels were read for a different dataset")
-    start, say = time.perf_counter(), Console(stderr=True, quiet=not cfg.progress)
+    start = time.perf_counter()
     t = _templates(rec, ds, cfg)
+    if not t.computed and cfg.progress:
+        Console(stderr=True).print(f"templates: all {len(ds.keys)} from the cache")
     subject = np.unique(np.asarray(ds.identities), return_inverse=True)[1].astype(np.int64)
-    say.print("scoring comparisons ...")
-    comp, total = build_comparisons(t, subject, cfg.max_impostors, cfg.seed)
-    if comp.n_genuine == 0 or comp.n_impostor == 0:
-        raise ConfigError("the dataset needs at least one identity with two photos and two identities")
-    calib = metrics.operating_point(comp.scores[comp.genuine], comp.scores[~comp.genuine], cfg.target_fmr)
-    op = _operating_threshold(rec, cfg, calib.threshold)
-    say.print("1:1 rates with subject-bootstrap intervals ...")
-    result = _header(ds, rec, t)
-    result["verification"] = _verification(comp, total, cfg)
-    result["protocol"] = _protocol(ds, t)
-    result["operating_threshold"] = op
-    say.print("per-group rates ...")
-    result["groups"] = _groups(comp, labels, float(op["threshold"]), cfg)
-    say.print("1:N identification ...")
-    result["identification"] = evaluate_identification(t.vectors, t.ok, subject, float(op["threshold"]),
-                                                       seed=cfg.seed).to_dict()
+    with Stages(cfg.progress) as stages:
+        with stages.stage("scoring comparisons", _n_comparisons(subject, cfg.max_impostors), "pairs") as advance:
+            comp, total = build_comparisons(t, subject, cfg.max_impostors, cfg.seed, advance)
+        if comp.n_genuine == 0 or comp.n_impostor == 0:
+            raise ConfigError("the dataset needs at least one identity with two photos and two identities")
+        calib = metrics.operating_point(comp.scores[comp.genuine], comp.scores[~comp.genuine], cfg.target_fmr)
+        op = _operating_threshold(rec, cfg, calib.threshold)
+        result = _header(ds, rec, t)
+        supported = sum(comp.n_impostor * f >= 10 for f in cfg.reported_fmrs)
+        with stages.stage("1:1 rates, bootstrap intervals", supported * cfg.replicates, "replicates"):
+            result["verification"] = _verification(comp, total, cfg)
+            result["protocol"] = _protocol(ds, t)
+        result["operating_threshold"] = op
+        with stages.stage("per-group rates", _n_group_replicates(labels, cfg.replicates), "replicates"):
+            result["groups"] = _groups(comp, labels, float(op["threshold"]), cfg)
+        with stages.stage("1:N identification", 1, "step"):
+            result["identification"] = evaluate_identification(t.vectors, t.ok, subject, float(op["threshold"]),
+                                                               seed=cfg.seed).to_dict()
     result["calibration"] = {"target_fmr": cfg.target_fmr, "threshold": calib.threshold, "measured_fmr": calib.fmr,
                              "measured_fnmr": calib.fnmr, "false_matches": round(calib.fmr * calib.n_impostor),
                              "resolved": calib.resolved, "impostor": calib.n_impostor, "genuine": calib.n_genuine}
     result["config"] = {k: (str(v) if isinstance(v, Path) else v) for k, v in cfg.__dict__.items()}
     result["seconds"] = round(time.perf_counter() - start, 2)
     return result
+
+
+def _n_comparisons(subject: np.ndarray, max_impostors: int) -> int:
+    """How many comparisons :func:`build_comparisons` will score (for its progress bar)."""
+    counts = np.bincount(subject)
+    genuine = int(np.sum(counts * (counts - 1)) // 2)
+    impostor = int((subject.size * (subject.size - 1) - np.sum(counts * (counts - 1))) // 2)
+    return genuine + min(impostor, max_impostors)
+
+
+def _n_group_replicates(labels: Labels | None, replicates: int) -> int:
+    """Bootstrap replicates the per-group stage draws at most: FMR and FNMR for each group,
+    the overall rate and the cross-group pairs of every attribute."""
+    groups = sum(len({x for x in labels.of(a) if x}) + 2 for a in labels.attributes) if labels else 0
+    return 2 * groups * replicates
 
 
 def _header(ds: Dataset, rec: Recognizer, t: PhotoTemplates) -> dict:

@@ -146,7 +146,8 @@ def _progress(enabled: bool, total: int, label: str) -> Iterator:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=Console(stderr=True), disable=not enabled, transient=False) as bar:
+    # No bar for no work (every template from the cache): a "0/0" bar says nothing.
+    with Progress(*columns, console=Console(stderr=True), disable=not enabled or total == 0, transient=False) as bar:
         task = bar.add_task(label, total=total)
         yield lambda: bar.advance(task)
 

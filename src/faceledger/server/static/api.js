@@ -90,7 +90,7 @@ export function refusal(id, err) {
   const parts = [h("strong", {}, `${lead} `), h("span", {}, p.detail || ""), h("code", { class: "code-tag" }, p.code)];
   if (p.retryAfter) parts.push(h("span", {}, ` Retry in ${p.retryAfter} s.`));
   if (Array.isArray(p.rejections)) {
-    parts.push(h("ul", {}, p.rejections.map((r) => h("li", {}, `photo ${Number(r.photo) + 1}: ${r.reason}`))));
+    parts.push(h("ul", {}, p.rejections.map((r) => h("li", {}, `photo ${r.photo}: ${r.reason}`))));
   }
   say(id, p.status === 403 || p.status === 401 ? "refused" : "error", "", h("span", {}, parts));
 }
