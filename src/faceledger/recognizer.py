@@ -16,6 +16,7 @@ import numpy as np
 
 from faceledger._cv import cv2
 from faceledger.core.align import align_face
+from faceledger.core.geometry import clip_to_image
 from faceledger.core.quality import quality_of
 from faceledger.errors import (
     FaceSelectionError,
@@ -168,6 +169,9 @@ class Recognizer:
         )
 
     def _faces(self, rgb: np.ndarray, found: Detections, quality: bool) -> list[Face]:
+        """Typed faces; a detection that is not finite or not inside the image is dropped, boxes are clipped."""
+        keep, boxes = clip_to_image(found.boxes, found.landmarks, found.scores, rgb.shape[1], rgb.shape[0])
+        found = Detections(boxes[keep], np.asarray(found.landmarks)[keep], np.asarray(found.scores)[keep])
         faces = []
         for box_arr, marks, score in zip(found.boxes, found.landmarks, found.scores, strict=True):
             box = Box(*(float(v) for v in box_arr))

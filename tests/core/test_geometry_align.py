@@ -95,3 +95,21 @@ def test_cosine_and_normalisation():
     assert cosine([1, 1], [2, 2]) == pytest.approx(1.0)
     with pytest.raises(ValueError):
         cosine([1, 0], [1, 0, 0])
+
+
+def test_clip_to_image_drops_non_finite_and_outside_and_clips():
+    from faceledger.core.geometry import clip_to_image
+
+    boxes = np.array([[10, 10, 20, 20], [-15, 5, 20, 20], [np.nan, 0, 5, 5], [200, 10, 5, 5],
+                      [5, 5, np.inf, 5], [0, 0, 0, 10]], np.float32)
+    marks = np.zeros((6, 5, 2), np.float32)
+    marks[1] = np.nan  # a detector without landmarks: allowed
+    scores = np.array([0.9, 0.8, 0.9, 0.9, 0.9, 0.9], np.float32)
+    keep, clipped = clip_to_image(boxes, marks, scores, 100, 50)
+    assert keep.tolist() == [True, False, False, False, False, False]  # box 1's centre is outside (x=-5)
+    boxes[1] = [-5, 5, 20, 20]
+    keep, clipped = clip_to_image(boxes, marks, scores, 100, 50)
+    assert keep.tolist() == [True, True, False, False, False, False]
+    assert np.allclose(clipped[1], [0, 5, 15, 20])
+    scores[0] = np.nan
+    assert not clip_to_image(boxes, marks, scores, 100, 50)[0][0]

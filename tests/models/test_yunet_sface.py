@@ -160,3 +160,28 @@ def test_detector_keeps_one_network_per_input_size(engine, groups: Path):
     engine.detect(groups / "deepface_couple.jpg")
     sizes = list(det._nets)
     assert (2280, 1588) in sizes and (1140, 794) in sizes
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (2, 2), (15, 15), (5, 3000), (3000, 5), (20, 4000), (4000, 20)])
+def test_tiny_and_extreme_inputs_give_no_face_outside_the_image(engine, shape):
+    rng = np.random.default_rng(sum(shape))
+    for arr in (np.full((*shape, 3), 128, np.uint8), rng.integers(0, 256, (*shape, 3), dtype=np.uint8)):
+        for face in engine.detect(arr):
+            _assert_inside(face, shape[1], shape[0])
+
+
+def test_a_face_in_an_extreme_aspect_canvas_stays_finite_and_inside(engine, lfw: Path):
+    face = engine.load(lfw / "Jean_Charest" / "Jean_Charest_0001.jpg").rgb
+    for h, w in ((250, 20000), (12000, 250)):
+        canvas = np.zeros((h, w, 3), np.uint8)
+        canvas[:250, :250] = face
+        faces = engine.detect(canvas)
+        for f in faces:
+            _assert_inside(f, w, h)
+        assert faces, "the face in the corner is still found"
+
+
+def _assert_inside(face, width: int, height: int) -> None:
+    x, y, w, h = face.box.as_tuple()
+    assert all(np.isfinite(v) for v in (x, y, w, h, face.score))
+    assert 0 <= x and 0 <= y and w > 0 and h > 0 and x + w <= width + 1e-3 and y + h <= height + 1e-3

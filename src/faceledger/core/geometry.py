@@ -1,10 +1,10 @@
-"""Box arithmetic: intersection over union and non-maximum suppression."""
+"""Box arithmetic: intersection over union, non-maximum suppression, keeping boxes inside an image."""
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["intersection", "iou", "nms", "overlap_of_smaller"]
+__all__ = ["clip_to_image", "intersection", "iou", "nms", "overlap_of_smaller"]
 
 
 def intersection(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -63,3 +63,30 @@ def nms(
             drop |= overlap_of_smaller(boxes[i : i + 1], boxes[rest])[0] > containment
         order = rest[~drop]
     return np.asarray(keep, dtype=np.int64)
+
+
+def clip_to_image(
+    boxes: np.ndarray, landmarks: np.ndarray, scores: np.ndarray, width: int, height: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which detections to keep, and their boxes clipped to a ``width`` x ``height`` image.
+
+    A detection is kept when its box, landmarks and score are finite, its box has a
+    positive size and its centre lies inside the image; its box is then cut to the
+    image. Landmarks are left as found (a face cut by the frame may have a point
+    just outside it). Returns ``(keep mask (n,), clipped boxes (n, 4))``.
+    """
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    marks = np.asarray(landmarks, dtype=np.float64).reshape(len(boxes), -1) if len(boxes) else np.zeros((0, 10))
+    finite = np.isfinite(boxes).all(axis=1) & np.isfinite(np.asarray(scores, dtype=np.float64).reshape(-1))
+    # Landmarks a detector could not place are nan by convention; an infinite one is garbage.
+    finite &= ~np.isinf(marks).any(axis=1)
+    with np.errstate(invalid="ignore"):
+        cx, cy = boxes[:, 0] + boxes[:, 2] / 2.0, boxes[:, 1] + boxes[:, 3] / 2.0
+        keep = finite & (boxes[:, 2] > 0) & (boxes[:, 3] > 0) & (cx >= 0) & (cx < width) & (cy >= 0) & (cy < height)
+    clipped = np.zeros_like(boxes)
+    if keep.any():
+        b = boxes[keep]
+        x0, y0 = np.clip(b[:, 0], 0, width), np.clip(b[:, 1], 0, height)
+        x1, y1 = np.clip(b[:, 0] + b[:, 2], 0, width), np.clip(b[:, 1] + b[:, 3], 0, height)
+        clipped[keep] = np.stack([x0, y0, x1 - x0, y1 - y0], axis=1)
+    return keep, clipped

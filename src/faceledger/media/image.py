@@ -1,23 +1,23 @@
 """Turn a path, bytes or an array into an upright RGB image, or refuse clearly.
 
-Only JPEG, PNG and WebP are accepted, recognised by their magic bytes. The pixel
-cap is checked on the header, *before* any pixel is decoded, so a decompression
-bomb never allocates memory; Pillow's own bomb guard and OpenCV's decoder limit
-(``OPENCV_IO_MAX_IMAGE_PIXELS``, set by :mod:`faceledger.models._cv`) back it up.
+Only JPEG, PNG and WebP are accepted, recognised by their magic bytes. Files are
+read only when they are regular files, and never more than the byte cap + 1 bytes
+(``/dev/zero``, a FIFO or a growing file cannot make a read unbounded). The pixel
+cap and the side cap are checked on the header, *before* any pixel is decoded, so
+a decompression bomb never allocates memory; the decoders' own limits back it up
+(see :mod:`faceledger.media.decode`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import os
-import warnings
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
 
 from faceledger._cv import DEFAULT_MAX_PIXELS
 from faceledger.errors import (
@@ -29,11 +29,16 @@ from faceledger.errors import (
     UnsupportedFormatError,
 )
 
-__all__ = ["DecodedImage", "ImageLimits", "ImageSource", "load_image", "sniff_format"]
+from faceledger.media.decode import decode_pixels, orient, read_header, reduction_for
+
+__all__ = ["MAX_SIDE", "DecodedImage", "ImageLimits", "ImageSource", "load_image", "sniff_format"]
 
 ImageSource = Union[str, os.PathLike, bytes, bytearray, memoryview, np.ndarray, "DecodedImage"]
 
 DEFAULT_MAX_BYTES = 15 * 1024 * 1024
+#: The longest side accepted, in pixels. OpenCV's geometric functions (alignment's
+#: ``warpAffine``, ``resize``) refuse a side of 32,767 px (``SHRT_MAX``) or more.
+MAX_SIDE = 32_766
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,11 +59,24 @@ class DecodedImage:
 
     ``sha256`` is the SHA-256 of the encoded bytes (or, for an array, of its
     pixels); ``format`` is ``"jpeg"``, ``"png"``, ``"webp"`` or ``"array"``.
+    ``original_size`` is the upright photo's own ``(width, height)``: the decoded size
+    unless a reduced decode was asked for (``load_image(..., max_side=...)``).
     """
 
     rgb: np.ndarray
     sha256: str
     format: str
+    original_size: tuple[int, int] | None = None
+
+    @property
+    def full_size(self) -> tuple[int, int]:
+        """The photo's own ``(width, height)``, whatever size it was decoded at."""
+        return self.original_size or (self.width, self.height)
+
+    @property
+    def scale(self) -> float:
+        """Decoded width over the photo's own width (1.0 for a full decode)."""
+        return self.width / self.full_size[0]
 
     @property
     def width(self) -> int:
@@ -80,52 +98,87 @@ def sniff_format(data: bytes) -> str | None:
     return None
 
 
-def load_image(source: ImageSource, limits: ImageLimits | None = None) -> DecodedImage:
+def load_image(source: ImageSource, limits: ImageLimits | None = None, *, max_side: int | None = None) -> DecodedImage:
     """Decode ``source`` into an upright RGB image, enforcing ``limits``.
 
     ``source`` may be a path, encoded bytes, an RGB(A) or grey ``uint8`` array, or
-    an already decoded image (returned as is). Raises a subclass of
-    :class:`~faceledger.errors.InputError` for anything it cannot use.
+    an already decoded image (returned as is). ``max_side`` allows a reduced decode
+    where the format makes it cheap (JPEG's DCT scaling: 1/2, 1/4 or 1/8), never
+    below ``max_side`` pixels on the long side; the result's ``scale`` says what was
+    done. Raises a subclass of :class:`~faceledger.errors.InputError` for anything it
+    cannot use.
     """
     limits = limits or ImageLimits()
     if isinstance(source, DecodedImage):
-        _check_pixels(source.width, source.height, limits)
+        _check_pixels(*source.full_size, limits)
         return source
     if isinstance(source, np.ndarray):
         return _from_array(source, limits)
     if isinstance(source, (bytes, bytearray, memoryview)):
-        return _decode(bytes(source), limits, name="<bytes>")
+        return _decode(bytes(source), limits, "image", max_side)
     if isinstance(source, (str, os.PathLike)):
-        return _decode(_read_file(Path(source), limits), limits, name=str(source))
+        return _decode(_read_file(Path(source), limits), limits, _display_name(source), max_side)
     raise InputError(
         f"cannot read an image from a {type(source).__name__}; give a path, bytes or a numpy array"
     )
 
 
+def _display_name(source: str | os.PathLike) -> str:
+    return Path(source).name or str(source)
+
+
 def _read_file(path: Path, limits: ImageLimits) -> bytes:
+    """The file's bytes: regular files only, at most ``max_bytes + 1`` read (never blocks on a FIFO)."""
+    name = path.name or str(path)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
-        size = path.stat().st_size
+        fd = os.open(path, flags)
     except FileNotFoundError:
-        raise InputError(f"{path}: no such file", path=str(path)) from None
+        raise InputError(f"{name}: no such file", path=str(path)) from None
+    except IsADirectoryError:
+        raise InputError(f"{name}: is a folder, not an image", path=str(path)) from None
     except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})", path=str(path)) from None
-    if path.is_dir():
-        raise InputError(f"{path}: is a folder, not an image", path=str(path))
-    if size > limits.max_bytes:
-        raise FileTooLargeError(
-            f"{path}: {size:,} bytes is over the {limits.max_bytes:,}-byte limit",
-            size=size,
-            limit=limits.max_bytes,
-        )
+        raise InputError(f"{name}: cannot read ({exc.strerror})", path=str(path)) from None
     try:
-        return path.read_bytes()
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise InputError(f"{name}: is a folder, not an image", path=str(path))
+        if not stat.S_ISREG(mode):
+            raise InputError(f"{name}: not a regular file (devices, pipes and sockets are not read)", path=str(path))
+        data = _read_capped(fd, limits.max_bytes)
     except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})", path=str(path)) from None
+        raise InputError(f"{name}: cannot read ({exc.strerror})", path=str(path)) from None
+    finally:
+        os.close(fd)
+    if len(data) > limits.max_bytes:
+        raise FileTooLargeError(
+            f"{name}: over the {limits.max_bytes:,}-byte limit", size=len(data), limit=limits.max_bytes
+        )
+    return data
+
+
+def _read_capped(fd: int, max_bytes: int) -> bytes:
+    """Read until end of file or ``max_bytes + 1`` bytes, whichever comes first."""
+    chunks, left = [], max_bytes + 1
+    while left > 0:
+        block = os.read(fd, min(left, 1 << 20))
+        if not block:
+            break
+        chunks.append(block)
+        left -= len(block)
+    return b"".join(chunks)
 
 
 def _check_pixels(width: int, height: int, limits: ImageLimits) -> None:
     if width <= 0 or height <= 0:
         raise CorruptImageError(f"image has no pixels ({width}x{height})")
+    if max(width, height) > MAX_SIDE:
+        raise ImageTooLargeError(
+            f"image is {width}x{height}: a side over {MAX_SIDE:,} pixels is not accepted",
+            width=width,
+            height=height,
+            limit=MAX_SIDE,
+        )
     if width * height > limits.max_pixels:
         raise ImageTooLargeError(
             f"image is {width}x{height} = {width * height:,} pixels, over the "
@@ -136,7 +189,7 @@ def _check_pixels(width: int, height: int, limits: ImageLimits) -> None:
         )
 
 
-def _decode(data: bytes, limits: ImageLimits, name: str) -> DecodedImage:
+def _decode(data: bytes, limits: ImageLimits, name: str, max_side: int | None = None) -> DecodedImage:
     if not data:
         raise EmptyInputError(f"{name}: empty input (0 bytes)")
     if len(data) > limits.max_bytes:
@@ -150,23 +203,17 @@ def _decode(data: bytes, limits: ImageLimits, name: str) -> DecodedImage:
         raise UnsupportedFormatError(
             f"{name}: not a JPEG, PNG or WebP image (recognised by content, not by name)"
         )
+    header = read_header(data, fmt, name)
+    _check_pixels(header.width, header.height, limits)
+    reduce = reduction_for(header, max_side) if fmt == "jpeg" and header.mode in ("RGB", "L") else 1
+    rgb = decode_pixels(data, fmt, header, name, reduce)
+    expected = (-(-header.height // reduce), -(-header.width // reduce))
+    if rgb.shape[:2] != expected:
+        raise CorruptImageError(f"{name}: the decoded size does not match the header")
+    rgb = orient(rgb, header.orientation)
+    original = None if reduce == 1 else header.upright_size
     digest = hashlib.sha256(data).hexdigest()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data), formats=[fmt.upper()]) as im:
-                _check_pixels(im.width, im.height, limits)
-                im.load()  # raises OSError on truncated data
-                im = ImageOps.exif_transpose(im)
-                rgb = np.asarray(im.convert("RGB"))
-    except (ImageTooLargeError, CorruptImageError):
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageTooLargeError(f"{name}: image exceeds the decoder's pixel limit") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise CorruptImageError(f"{name}: corrupt or truncated {fmt.upper()} ({exc})") from None
-    _check_pixels(rgb.shape[1], rgb.shape[0], limits)
-    return DecodedImage(rgb=_readonly(rgb), sha256=digest, format=fmt)
+    return DecodedImage(rgb=_readonly(rgb), sha256=digest, format=fmt, original_size=original)
 
 
 def _from_array(arr: np.ndarray, limits: ImageLimits) -> DecodedImage:

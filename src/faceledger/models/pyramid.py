@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 
 from faceledger._cv import cv2
-from faceledger.core.geometry import nms
+from faceledger.core.geometry import clip_to_image, nms
 from faceledger.models.base import Detections, DetectOptions
 
 __all__ = ["pyramid_scales", "run_pyramid"]
@@ -46,8 +46,12 @@ def run_pyramid(
 ) -> Detections:
     """Detect at every scale of the pyramid, map back to the input's pixels, merge."""
     h, w = rgb.shape[:2]
+    if min(w, h) < options.min_face_size:
+        return Detections.empty()  # no face of the size asked for fits in the image
     found: list[Detections] = []
     for s in pyramid_scales(w, h, options.min_face_size, options.upsample):
+        if min(w, h) * s < DETECTOR_MIN_FACE:
+            continue  # a level narrower than the detector's smallest face finds only noise
         if s == 1.0:
             level = rgb
         else:
@@ -63,7 +67,9 @@ def run_pyramid(
     boxes = np.concatenate([d.boxes for d in found])
     marks = np.concatenate([d.landmarks for d in found])
     scores = np.concatenate([d.scores for d in found])
-    keep = (scores >= options.score_threshold) & (boxes[:, 2] >= options.min_face_size)
+    inside, clipped = clip_to_image(boxes, marks, scores, w, h)
+    keep = inside & (scores >= options.score_threshold) & (boxes[:, 2] >= options.min_face_size)
+    boxes = clipped.astype(np.float32)
     boxes, marks, scores = boxes[keep], marks[keep], scores[keep]
     idx = nms(boxes, scores, nms_threshold, containment)
     idx = idx[: options.max_faces]
