@@ -184,4 +184,4 @@ def test_a_face_in_an_extreme_aspect_canvas_stays_finite_and_inside(engine, lfw:
 def _assert_inside(face, width: int, height: int) -> None:
     x, y, w, h = face.box.as_tuple()
     assert all(np.isfinite(v) for v in (x, y, w, h, face.score))
-    assert 0 <= x and 0 <= y and w > 0 and h > 0 and x + w <= width + 1e-3 and y + h <= height + 1e-3
+    assert x >= 0 and y >= 0 and w > 0 and h > 0 and x + w <= width + 1e-3 and y + h <= height + 1e-3

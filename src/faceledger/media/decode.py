@@ -60,7 +60,7 @@ def read_header(data: bytes, fmt: str, name: str) -> Header:
             with Image.open(io.BytesIO(data), formats=[fmt.upper()]) as im:
                 width, height, mode = int(im.width), int(im.height), str(im.mode)
                 orientation = _orientation(im)
-    except (Image.DecompressionBombError,):
+    except Image.DecompressionBombError:
         raise ImageTooLargeError(f"{name}: image exceeds the decoder's pixel limit") from None
     except _DECODE_ERRORS:
         raise CorruptImageError(f"{name}: corrupt {fmt.upper()} header") from None

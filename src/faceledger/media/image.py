@@ -28,7 +28,6 @@ from faceledger.errors import (
     InputError,
     UnsupportedFormatError,
 )
-
 from faceledger.media.decode import decode_pixels, orient, read_header, reduction_for
 
 __all__ = ["MAX_SIDE", "DecodedImage", "ImageLimits", "ImageSource", "load_image", "sniff_format"]
