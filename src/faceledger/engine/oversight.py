@@ -98,6 +98,14 @@ class OversightOps(EngineBase):
             self._log(op, "ok", {"from": start.isoformat(), "to": end.isoformat()})
         return report
 
+    def check_checkpoint_key(self, key_file: str | Path) -> str:
+        """The key id of the checkpoint signing key in ``key_file``, or :class:`~faceledger.errors.ConfigError`
+        if it cannot be used to sign (unreadable, not Ed25519, or readable by group or others).
+        Reads the key only: nothing is signed or ledgered (a start-up check)."""
+        from faceledger.governance.checkpoint import key_id, load_private_key
+
+        return key_id(load_private_key(key_file))
+
     def create_checkpoint_key(self, actor: Actor, key_file: str | Path, public_key_file: str | Path) -> str:
         """Generate the Ed25519 key pair that signs checkpoints; returns its key id."""
         from faceledger.governance.checkpoint import generate_key, key_id, save_private_key, save_public_key

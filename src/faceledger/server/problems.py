@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -33,7 +34,7 @@ from faceledger.errors import (
     RefusedError,
 )
 
-__all__ = ["PROBLEM_BASE", "Problem", "ServiceError", "install_handlers", "problem_response", "responses",
+__all__ = ["PROBLEM_BASE", "Problem", "ServiceError", "install_handlers", "problem_response", "responses", "scrub",
            "status_of"]
 
 log = logging.getLogger("faceledger.server")
@@ -107,12 +108,34 @@ def _plain(value: Any, depth: int = 0) -> Any:
         return value if math.isfinite(value) else None
     if value is None or isinstance(value, (bool, int)):
         return value
-    return str(value)[:1000]
+    return scrub(str(value)[:1000])
+
+
+#: A Python repr with a heap address (``<_io.BytesIO object at 0x7f...>``), or a bare address.
+_REPR = re.compile(r"<[^<>]{0,200}? at 0x[0-9a-fA-F]+>|\b0x[0-9a-fA-F]{6,}\b")
+
+
+_CLASS = re.compile(r"<class '([\w.]+)'>")
+
+
+def _message(error: dict[str, Any]) -> str:
+    """A validation message in words (pydantic's own may name Python types)."""
+    msg = str(error.get("msg", ""))
+    if "Expected UploadFile" in msg:
+        return "a file is expected here (send the form as multipart/form-data)"
+    return scrub(msg[:300])
+
+
+def scrub(text: str) -> str:
+    """``text`` without reprs or heap addresses, and cut before any traceback: the last line of defence
+    (messages are written as fixed texts at their source)."""
+    text = _CLASS.sub(lambda m: m.group(1).rsplit(".", 1)[-1], _REPR.sub("<object>", text))
+    return text.split("Traceback (most recent call last)", 1)[0].rstrip()
 
 
 def problem_body(status: int, code: str, detail: str, **extra: Any) -> dict[str, Any]:
-    return {"type": PROBLEM_BASE + code, "title": _title(code), "status": status, "detail": detail, "code": code,
-            **extra}
+    return {"type": PROBLEM_BASE + code, "title": _title(code), "status": status, "detail": scrub(detail),
+            "code": code, **extra}
 
 
 def problem_response(status: int, code: str, detail: str, headers: dict[str, str] | None = None,
@@ -133,7 +156,7 @@ def engine_problem(exc: FaceLedgerError, retry_after_s: int = 60) -> JSONRespons
 
 
 def _validation(exc: RequestValidationError) -> JSONResponse:
-    errors = [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))[:300],
+    errors = [{"loc": [str(p) for p in e.get("loc", ())], "msg": _message(e),
                "type": str(e.get("type", ""))} for e in exc.errors()[:20]]
     first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
     detail = f"{'.'.join(first['loc'][1:] or first['loc']) or 'request'}: {first['msg']}"

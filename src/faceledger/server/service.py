@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from faceledger.engine import Actor, Engine
+from faceledger.errors import ConfigError
 from faceledger.governance.policy import Policy, load_policy
 from faceledger.recognizer import Recognizer
 
@@ -35,6 +36,9 @@ from .settings import Settings
 __all__ = ["SETUP_ACTOR", "Service", "build_service"]
 
 log = logging.getLogger("faceledger.server")
+
+#: The checkpoint signing key, relative to the data directory (its public half: ``.pub``).
+CHECKPOINT_KEY = Path("keys") / "checkpoint-ed25519.pem"
 
 #: The actor of what the service does by itself (first-start set-up, scheduled retention).
 SETUP_ACTOR = "faceledger-service"
@@ -60,7 +64,7 @@ class Service:
 
     @property
     def checkpoint_key(self) -> Path:
-        return self.data_dir / "keys" / "checkpoint-ed25519.pem"
+        return self.data_dir / CHECKPOINT_KEY
 
     @property
     def checkpoint_public_key(self) -> Path:
@@ -131,6 +135,7 @@ def build_service(
     if is_new:
         created.append(f"store {settings.store_url}")
     try:
+        _check_checkpoint_key(Engine(store, recognizer=settings.backend, policy=policy), data_dir)
         recs = _recognizers(settings, recognizers)
         extra = {"clock": clock} if clock is not None else {}
         workers = [Engine(store, recognizer=r, policy=policy, **extra) for r in recs]
@@ -147,6 +152,21 @@ def build_service(
     log.info("FaceLedger service: store %s, policy %s, %d model worker(s)", settings.store_url,
              policy_file or "(safe default)", service.pool.size)
     return service
+
+
+def _check_checkpoint_key(engine: Engine, data_dir: Path) -> None:
+    """Refuse to start with a checkpoint signing key that cannot sign or that others can read:
+    a leaked key could forge checkpoints, and every ``POST /v1/ledger/checkpoints`` would fail."""
+    key = data_dir / CHECKPOINT_KEY
+    if not key.exists():
+        return  # created by _bootstrap
+    try:
+        engine.check_checkpoint_key(key)
+    except ConfigError as exc:
+        raise ConfigError(f"the ledger checkpoint signing key cannot be used: {exc.message}. The service does "
+                          "not start with it; if others may have read it, move it away and start again to "
+                          "make a new key pair (keep the old public key to verify older checkpoints).",
+                          key="checkpoint_key") from None
 
 
 def _bootstrap(service: Service, new_admin_key: bool) -> None:
