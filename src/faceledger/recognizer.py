@@ -29,14 +29,24 @@ from faceledger.models.base import Backend, Detections, DetectOptions
 from faceledger.models.registry import load_backend
 from faceledger.types import Box, Face, ModelInfo, Template, VerifyResult
 
-__all__ = ["DEFAULT_BACKEND", "FaceChoice", "Recognizer", "choose_face"]
+__all__ = ["DEFAULT_BACKEND", "FaceChoice", "Recognizer", "choose_face", "subject_of"]
 
 DEFAULT_BACKEND = "yunet-sface"
 
-#: Which face of a photo to use: ``None`` requires exactly one face; an ``int`` picks
-#: by index in detection order (best score first); ``"largest"`` the widest box;
-#: ``"center"`` the face nearest the image centre (the subject of a portrait).
-FaceChoice = Union[None, int, Literal["largest", "center"]]
+#: Which face of a photo to use: ``None`` the photo's subject (the only face, or the one
+#: that is clearly the subject: see :func:`subject_of`; an ambiguous photo is refused);
+#: ``"only"`` exactly one face, refusing any photo with more; an ``int`` picks by index in
+#: detection order (best score first); ``"largest"`` the widest box; ``"center"`` the
+#: face nearest the image centre.
+FaceChoice = Union[None, int, Literal["only", "largest", "center"]]
+
+#: A face whose box comes within this share of the image's shorter side of a border is
+#: "cut by the frame" (a bystander at the edge, or a subject badly framed).
+EDGE_MARGIN = 0.02
+#: The subject nearest the centre must be this many times wider than any other whole face...
+CENTRAL_RATIO = 1.15
+#: ... and a subject off the centre this many times.
+OFF_CENTRE_RATIO = 2.0
 
 
 class Recognizer:
@@ -201,16 +211,19 @@ def choose_face(faces: Sequence[Face], choice: FaceChoice, width: int, height: i
     """Apply a :data:`FaceChoice` to detected faces, refusing silent picks."""
     if not faces:
         raise NoFaceError("no face found in the photo")
-    if choice is None:
-        if len(faces) > 1:
+    if choice is None or choice == "only":
+        chosen = faces[0] if len(faces) == 1 else (subject_of(faces, width, height) if choice is None else None)
+        if chosen is None:
+            hint = "" if choice is None else " (exactly one face is required here)"
             raise MultipleFacesError(
-                f"{len(faces)} faces found; choose one (a face index, 'largest' or 'center')",
+                f"{len(faces)} faces found and none is clearly the subject{hint}; "
+                "choose one (a face index, 'largest' or 'center')",
                 count=len(faces),
                 boxes=[f.box.as_tuple() for f in faces],
             )
-        return faces[0]
+        return chosen
     if isinstance(choice, bool) or not isinstance(choice, (int, str)):
-        raise FaceSelectionError(f"invalid face choice {choice!r}")
+        raise FaceSelectionError("invalid face choice: use an index, 'largest' or 'center'")
     if isinstance(choice, int):
         if not 0 <= choice < len(faces):
             raise FaceSelectionError(f"face index {choice} is out of range: {len(faces)} face(s) found")
@@ -218,6 +231,50 @@ def choose_face(faces: Sequence[Face], choice: FaceChoice, width: int, height: i
     if choice == "largest":
         return max(faces, key=lambda f: f.box.area)
     if choice == "center":
-        cx, cy = width / 2.0, height / 2.0
-        return min(faces, key=lambda f: (f.box.center[0] - cx) ** 2 + (f.box.center[1] - cy) ** 2)
-    raise FaceSelectionError(f"invalid face choice {choice!r}: use an index, 'largest' or 'center'")
+        return _nearest_centre(faces, width, height)
+    raise FaceSelectionError("invalid face choice: use an index, 'only', 'largest' or 'center'")
+
+
+def subject_of(faces: Sequence[Face], width: int, height: int) -> Face | None:
+    """The face that is clearly the subject of the photo, or ``None`` when that is not clear.
+
+    * The candidate is the widest face not cut by the frame (its box stays more than
+      :data:`EDGE_MARGIN` of the shorter side away from every border).
+    * If the candidate is also the face nearest the image centre, faces cut by the frame
+      are bystanders, and every other whole face must be :data:`CENTRAL_RATIO` times
+      narrower.
+    * Otherwise every other whole face must be :data:`OFF_CENTRE_RATIO` times narrower,
+      and every face cut by the frame narrower.
+
+    Measured on LFW View 2 (where a sixth of the photos show more than one face): 2 of
+    600 pairs of fold 1 and 1 of 600 of fold 2 refused, and every face chosen is the
+    centred subject (``tests/models/test_face_choice.py``).
+    """
+    if len(faces) == 1:
+        return faces[0]
+    margin = EDGE_MARGIN * min(width, height)
+
+    def cut(f: Face) -> bool:
+        b = f.box
+        return b.x <= margin or b.y <= margin or b.x + b.w >= width - margin or b.y + b.h >= height - margin
+
+    whole = [f for f in faces if not cut(f)]
+    if not whole:
+        return None
+    candidate = max(whole, key=lambda f: f.box.w)
+    central = _nearest_centre(faces, width, height) is candidate
+    ratio = CENTRAL_RATIO if central else OFF_CENTRE_RATIO
+    for f in faces:
+        if f is candidate:
+            continue
+        if cut(f):
+            if not central and f.box.w >= candidate.box.w:
+                return None
+        elif candidate.box.w < ratio * f.box.w:
+            return None
+    return candidate
+
+
+def _nearest_centre(faces: Sequence[Face], width: int, height: int) -> Face:
+    cx, cy = width / 2.0, height / 2.0
+    return min(faces, key=lambda f: (f.box.center[0] - cx) ** 2 + (f.box.center[1] - cy) ** 2)

@@ -215,7 +215,8 @@ class GalleryOps(EngineBase):
             try:
                 image = rec.load(photo)
                 op.inputs[f"photo_{i}"] = image.sha256
-                chosen = choose_face(rec.detect(image), face, image.width, image.height)
+                # Enrollment keeps the strict rule: one face, or a face chosen explicitly.
+                chosen = choose_face(rec.detect(image), "only" if face is None else face, image.width, image.height)
                 problem = gate_problem(chosen, gate)
                 if problem:
                     rejections.append({"photo": i + 1, "reason": problem})
