@@ -3,6 +3,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 TESTDATA ?= $(or $(FACELEDGER_TESTDATA),../shared/testdata)
+# `make run HOST=0.0.0.0 PORT=8080`: where the service listens (default: this machine only, port 8000).
+HOST ?= 127.0.0.1
+PORT ?= 8000
 
 .PHONY: run tour test lint bench clean
 
@@ -19,7 +22,7 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.installed-run
 
 run: $(VENV)/.installed-run
-	$(BIN)/faceledger serve --host 127.0.0.1 --port 8000
+	$(BIN)/faceledger serve --host $(HOST) --port $(PORT)
 
 tour: $(VENV)/.installed-run
 	$(BIN)/faceledger tour $(PHOTOS)

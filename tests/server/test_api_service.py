@@ -223,4 +223,8 @@ def test_openapi_document_describes_every_route_with_bearer_auth(api):
         assert path in paths, path
     assert doc["components"]["securitySchemes"]["ApiKey"]["scheme"] == "bearer"
     assert "Problem" in doc["components"]["schemas"]
-    assert api.get(None, "/docs").status_code == 404          # no CDN-loaded docs page
+    page = api.get(None, "/docs")                              # the reference page: the service's own files only
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert re.findall(r'(?:src|href)="([^"]+)"', page.text) and all(
+        u.startswith(("/", "#", "data:")) for u in re.findall(r'(?:src|href)="([^"]+)"', page.text))
+    assert api.get(None, "/redoc").status_code == 404

@@ -3,8 +3,9 @@
 Middleware, outermost first: metrics (every request counted and timed by route template),
 security headers, no ``/v1`` request without a bearer key gets its body read (401), the
 request-body cap (413). Errors are problem+json
-(:mod:`.problems`); ``/v1/...`` needs an API key (:mod:`.deps`). No interactive docs
-page is served (it would load assets from a CDN); the OpenAPI document is at ``/openapi.json``.
+(:mod:`.problems`); ``/v1/...`` needs an API key (:mod:`.deps`). The OpenAPI document is at
+``/openapi.json``; ``/docs`` is a reference page drawn from it by the service's own script
+(FastAPI's default docs page would load its assets from a CDN).
 """
 
 from __future__ import annotations

@@ -48,6 +48,12 @@ async def metrics(request: Request):
     return PlainTextResponse(service.metrics.render(), media_type=CONTENT_TYPE)
 
 
+@router.get("/docs", include_in_schema=False)
+async def docs_page() -> FileResponse:
+    """The API reference, drawn in the browser from /openapi.json by /static/docs.js (no CDN)."""
+    return FileResponse(STATIC / "docs.html", media_type="text/html; charset=utf-8")
+
+
 @router.get("/", include_in_schema=False)
 async def page() -> FileResponse:
     """The web page (plain HTML, CSS and JavaScript served by this process; nothing external)."""
