@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -51,10 +51,36 @@ def serve(
     url = f"http://{'[' + conf.host + ']' if ':' in conf.host else conf.host}:{conf.port}"
     typer.echo(sign_in_banner(app.state.service, url), err=False)
     try:
-        uvicorn.run(app, host=conf.host, port=conf.port, log_level=conf.log_level, proxy_headers=False,
-                    server_header=False, timeout_graceful_shutdown=10, limit_concurrency=512)
+        uvicorn.run(app, **uvicorn_options(conf))
     finally:
         app.state.service.close()
+
+
+def uvicorn_options(conf: Any) -> dict[str, Any]:
+    """How uvicorn runs the app: the h11 protocol with read and send deadlines (server/protocol.py), no
+    connection-counting ``limit_concurrency`` (the app limits requests in flight), file descriptors
+    enough for ``max_connections``."""
+    from faceledger.server.protocol import ConnectionLimits, guarded_protocol
+
+    _raise_fd_limit(conf.max_connections + 256)
+    limits = ConnectionLimits(header_timeout_s=conf.header_timeout_s, body_timeout_s=conf.body_timeout_s,
+                              body_min_rate=conf.body_min_rate, send_timeout_s=conf.send_timeout_s,
+                              max_connections=conf.max_connections)
+    return {"host": conf.host, "port": conf.port, "log_level": conf.log_level, "proxy_headers": False,
+            "server_header": False, "timeout_graceful_shutdown": 10, "http": guarded_protocol(limits),
+            "timeout_keep_alive": conf.keep_alive_s, "limit_concurrency": None}
+
+
+def _raise_fd_limit(wanted: int) -> None:
+    """Raise the soft limit of open files towards ``wanted`` (never above the hard limit)."""
+    try:
+        import resource
+    except ImportError:  # not POSIX
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 def register(app: typer.Typer) -> None:

@@ -1,11 +1,12 @@
 """The FastAPI application: ``create_app(settings)`` builds the service and wires routes and middleware.
 
 Middleware, outermost first: metrics (every request counted and timed by route template),
-security headers, no ``/v1`` request without a bearer key gets its body read (401), the
-request-body cap (413). Errors are problem+json
-(:mod:`.problems`); ``/v1/...`` needs an API key (:mod:`.deps`). The OpenAPI document is at
-``/openapi.json``; ``/docs`` is a reference page drawn from it by the service's own script
-(FastAPI's default docs page would load its assets from a CDN).
+the limit of requests in flight (503; probes pass), security headers, no ``/v1`` request
+without a bearer key gets its body read (401), the request-body cap (413). Errors are
+problem+json (:mod:`.problems`); ``/v1/...`` needs an API key (:mod:`.deps`). The OpenAPI
+document is at ``/openapi.json``; ``/docs`` is a reference page drawn from it by the service's
+own script (FastAPI's default docs page would load its assets from a CDN). Slow and idle
+connections are cut by the server's protocol (:mod:`.protocol`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from fastapi.staticfiles import StaticFiles
 from faceledger.recognizer import Recognizer
 
 from .idempotency import Idempotency
-from .limits import BearerFirstMiddleware, BodyLimitMiddleware, SecurityHeadersMiddleware
+from .limits import BearerFirstMiddleware, BodyLimitMiddleware, RequestLimitMiddleware, SecurityHeadersMiddleware
 from .metrics import MetricsMiddleware
 from .problems import Problem, install_handlers
 from .routes import admin, galleries, health, identify, oversight, photos
@@ -109,6 +110,9 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(BearerFirstMiddleware, on_refuse=lambda: service.metrics.count("auth_failures_total"))
     app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(RequestLimitMiddleware, max_requests=settings.max_requests,
+                       retry_after_s=settings.retry_after_s,
+                       on_refuse=lambda: service.metrics.count("overload_rejections_total"))
     app.add_middleware(MetricsMiddleware, metrics=service.metrics)
     app.openapi = _openapi(app)  # type: ignore[method-assign]
     return app

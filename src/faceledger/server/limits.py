@@ -1,4 +1,4 @@
-"""ASGI middleware: the request-body cap (413) and the security headers of every response."""
+"""ASGI middleware: requests in flight (503), the request-body cap (413), the security headers of every response."""
 
 from __future__ import annotations
 
@@ -10,7 +10,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .problems import PROBLEM_JSON, problem_body
 
-__all__ = ["BearerFirstMiddleware", "BodyLimitMiddleware", "BodyTooLarge", "SecurityHeadersMiddleware"]
+__all__ = ["BearerFirstMiddleware", "BodyLimitMiddleware", "BodyTooLarge", "RequestLimitMiddleware",
+           "SecurityHeadersMiddleware"]
+
+#: Paths that always get through the request limit: probes must see a busy service as alive.
+PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
 
 #: The page and the API load nothing from elsewhere; no inline script or style.
 CSP = ("default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "
@@ -31,6 +35,34 @@ async def _send_problem(send: Send, status: int, code: str, detail: str,
                 "headers": [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(body)).encode()),
                             (b"connection", b"close"), *extra_headers]})
     await send({"type": "http.response.body", "body": body})
+
+
+class RequestLimitMiddleware:
+    """At most ``max_requests`` requests in flight (probes excepted); beyond, ``503 overloaded`` with
+    ``Retry-After`` at once. Counts requests, not connections: an idle or half-open connection
+    takes no place (the server cuts it after its header timeout, see :mod:`.protocol`)."""
+
+    def __init__(self, app: ASGIApp, max_requests: int, retry_after_s: int = 1,
+                 on_refuse: Callable[[], None] | None = None) -> None:
+        self.app, self.max_requests, self.retry_after_s, self.on_refuse = app, max_requests, retry_after_s, on_refuse
+        self.in_flight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in PROBES:
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.max_requests:   # one event loop: no lock needed
+            if self.on_refuse is not None:
+                self.on_refuse()
+            await _send_problem(send, 503, "overloaded", f"the service is at capacity ({self.max_requests} "
+                                f"requests in flight); retry after {self.retry_after_s} s",
+                                [(b"retry-after", str(self.retry_after_s).encode())])
+            return
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
 
 
 class BearerFirstMiddleware:

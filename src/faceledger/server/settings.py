@@ -47,7 +47,11 @@ class Settings:
     one; anything beyond is answered 503 with ``Retry-After: retry_after_s`` at once.
     ``rate_limit_per_minute`` requests per API key (a token bucket of ``rate_limit_burst``;
     0 turns the limit off). ``max_request_bytes`` caps a request body (413 beyond);
-    each photo is also capped by the engine (15 MB, 40 megapixels).
+    each photo is also capped by the engine (15 MB, 40 megapixels). ``max_requests`` requests are
+    in flight at most (503 beyond; probes excepted); a connection must send its headers within
+    ``header_timeout_s``, its body without a pause over ``body_timeout_s`` and at ``body_min_rate``
+    bytes/s on average, and read the answer without a pause over ``send_timeout_s``; at most
+    ``max_connections`` are open; an idle kept-alive one closes after ``keep_alive_s``.
     """
 
     host: str = "127.0.0.1"
@@ -70,12 +74,23 @@ class Settings:
     admin_actor: str = "admin"
     metrics_public: bool = True
     log_level: str = "info"
+    # connections and requests (see server/protocol.py and docs/service.md)
+    max_requests: int = 256
+    max_connections: int = 2048
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 15.0
+    body_min_rate: int = 16 * 1024
+    send_timeout_s: float = 30.0
+    keep_alive_s: int = 5
 
     def __post_init__(self) -> None:
         checks = {
             "port": (1, 65535), "model_workers": (1, 64), "model_queue": (0, 1024), "retry_after_s": (1, 3600),
             "opencv_threads": (0, 64), "rate_limit_per_minute": (0, 10**7), "rate_limit_burst": (1, 10**6),
             "max_request_bytes": (1024, 2**31), "max_enroll_photos": (1, 100), "idempotency_ttl_hours": (1, 24 * 365),
+            "max_requests": (1, 100_000), "max_connections": (16, 1_000_000), "header_timeout_s": (0.1, 3600),
+            "body_timeout_s": (0.1, 3600), "body_min_rate": (1, 10**10), "send_timeout_s": (0.1, 3600),
+            "keep_alive_s": (1, 3600),
         }
         for name, (lo, hi) in checks.items():
             value = getattr(self, name)
