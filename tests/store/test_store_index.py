@@ -12,6 +12,7 @@ from faceledger.errors import InputError
 from faceledger.store import AnnOptions, data_dir, open_store, redact_url, sqlite_path
 from faceledger.store._common import rank_subjects
 from faceledger.store.memindex import GalleryIndex
+from faceledger.store.scan import Int8Scanner, exact_top, quantize, wide_residual
 
 
 def test_rank_subjects_widens_the_template_search_until_k_subjects() -> None:
@@ -61,6 +62,71 @@ def test_exact_index_matches_brute_force_through_adds_and_removals() -> None:
     probes = unit_vectors(20, 2)
     for q, hits in zip(probes, index.search(probes, k=5), strict=True):
         assert [s for s, _, _ in hits] == brute_force(vecs, owner, q, 5)
+
+
+def near_ties(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Unit rows where int8 rounding reorders the best: many near-copies of the probe, some clipped."""
+    rng = np.random.default_rng(seed + 2)
+    probe = unit_vectors(1, seed)[0]
+    v = unit_vectors(n, seed + 1)
+    v[:300] = probe + rng.normal(0, 0.004, (300, probe.size)).astype(np.float32)  # scores within ~0.001
+    v[300:320, 0] = 0.9  # a component beyond the int8 range: clipped, its error counted in the residual
+    return v / np.linalg.norm(v, axis=1, keepdims=True), probe
+
+
+@pytest.mark.parametrize("n", [5_000, 70_000])
+def test_int8_scan_returns_the_exact_float32_top_m(n: int) -> None:
+    v, probe = near_ties(n, 3)
+    truth = v @ probe
+    codes, residual = quantize(v)
+    approx, q_residual = Int8Scanner().scores(codes, probe)
+    wide = residual > wide_residual(128)
+    assert wide.sum() == 20  # the clipped rows
+    bound = residual[~wide].max() + q_residual * (1 + residual.max())
+    wide_rows = (np.flatnonzero(wide), residual[wide] + q_residual * (1 + residual.max()))
+    rescored: list[int] = []
+
+    def rescore(rows: np.ndarray) -> np.ndarray:
+        rescored.append(len(rows))
+        return v[rows] @ probe
+
+    for m in (1, 5, 64):
+        rows, scores = exact_top(approx.copy(), m, bound, rescore, wide_rows)
+        assert rows.tolist() == np.argsort(-truth, kind="stable")[:m].tolist()
+        assert np.allclose(scores, truth[rows], atol=1e-6)
+    assert np.argsort(-approx, kind="stable")[:5].tolist() != np.argsort(-truth, kind="stable")[:5].tolist()
+    assert max(rescored) <= 600  # about the near-ties only were read in float32
+
+
+def test_int8_scan_without_the_simd_kernel_gives_the_same_scores() -> None:
+    v, probe = near_ties(3_000, 5)
+    codes, _ = quantize(v)
+    fast = Int8Scanner()
+    slow = Int8Scanner()
+    slow._dot = None  # the numpy fallback used where numkong is not installed
+    assert np.array_equal(fast.scores(codes, probe)[0].copy(), slow.scores(codes, probe)[0])
+
+
+def test_index_reads_float32_rows_only_for_the_re_score() -> None:
+    v, probe = near_ties(20_000, 7)
+    fetched: list[int] = []
+
+    def exact(tids: np.ndarray) -> np.ndarray:
+        fetched.extend(tids.tolist())
+        return v[tids]
+
+    lean = GalleryIndex(128, AnnOptions(), exact=exact)
+    full = GalleryIndex(128, AnnOptions())
+    for index in (lean, full):
+        index.add(np.arange(20_000), np.arange(20_000) // 2, v)  # two templates per subject
+    assert lean.nbytes < full.nbytes / 3
+    got, ref = lean.search(probe[None, :], k=10)[0], full.search(probe[None, :], k=10)[0]
+    assert got == ref
+    best: dict[int, float] = {}
+    for t, s in enumerate((v @ probe).tolist()):
+        best[t // 2] = max(best.get(t // 2, -2.0), s)
+    assert [s for s, _, _ in got] == sorted(best, key=lambda s: -best[s])[:10]
+    assert 0 < len(fetched) < 2_000
 
 
 def test_changes_during_a_background_build_are_replayed_on_the_graph() -> None:

@@ -1,27 +1,34 @@
-"""In-memory search over one gallery: an exact float32 matrix, plus an optional HNSW index.
+"""In-memory search over one gallery: int8 codes scanned exactly, plus an optional HNSW index.
 
-The matrix holds every template of the gallery (row ``i``: template ``tids[i]`` of
-subject ``sids[i]``); removal swaps the last row into the hole, so it stays dense.
-Exact search is one matrix product (cosine = dot product of unit vectors).
+The index holds every template of the gallery as int8 codes (row ``i``: template
+``tids[i]`` of subject ``sids[i]``); removal swaps the last row into the hole, so it
+stays dense. A search scans the codes and re-scores the best rows in float32
+(:mod:`.scan`): the result is the exact float32 top-m at a quarter of the memory
+and memory traffic of a float32 matrix. The float32 rows for the re-score come from
+``exact`` (the store decrypts them from the database); without it the index keeps
+a float32 copy itself.
 
-Above ``ann_min`` templates an HNSW graph (:mod:`faceledger.store.ann`) is built
-(in a background thread by default; exact search answers until it is ready) and
-kept consistent on every add and removal. Changes made while it is being built
-are replayed on it before it is used, so it never holds an entry the matrix does
-not, and never misses one it does.
+An HNSW graph (:mod:`faceledger.store.ann`) is used only when asked for
+(``AnnOptions(mode="on")``, or ``"auto"`` from ``min_templates``); it is built in a
+background thread by default (exact search answers until it is ready) and kept
+consistent on every add and removal. Changes made while it is being built are
+replayed on it before it is used, so it never holds an entry the codes do not, and
+never misses one they hold.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import numpy as np
 
+from faceledger.errors import StoreError
+
 from ._common import rank_subjects
 from .ann import AnnIndex, make_ann
+from .scan import SCALE, Int8Scanner, exact_top, quantize, wide_residual
 
 __all__ = ["AnnOptions", "GalleryIndex"]
 
@@ -30,14 +37,15 @@ __all__ = ["AnnOptions", "GalleryIndex"]
 class AnnOptions:
     """When and how to use an approximate index.
 
-    ``mode``: ``"auto"`` (HNSW from ``min_templates`` up), ``"off"`` (always exact),
-    ``"on"`` (HNSW at any size, for tests). ``background``: build in a thread.
-    ``m``, ``ef_construction`` and ``ef_search`` were chosen with bench/search_scale.py:
-    on a million templates shaped like real ones, ef_search 1024 keeps 97.8% of exact
-    search's top answers at a p95 of 6 ms (512: 92.8%, 3 ms); ``mode="off"`` keeps 100%.
+    ``mode``: ``"off"`` (always exact: the default), ``"auto"`` (HNSW from
+    ``min_templates`` up), ``"on"`` (HNSW at any size). ``background``: build in a thread.
+    Exact search is the default at every size: on a million templates shaped like real
+    ones (bench/search_scale.py) the int8 scan with a float32 re-score returns exact
+    search's answer every time, while HNSW with these ``m``, ``ef_construction`` and
+    ``ef_search`` keeps 97.8% of them (ef_search 512: 92.8%).
     """
 
-    mode: str = "auto"
+    mode: str = "off"
     min_templates: int = 200_000
     background: bool = True
     library: str = "hnswlib"
@@ -47,43 +55,43 @@ class AnnOptions:
     threads: int = 0  # 0: every core
 
 
-def single_thread_blas() -> Callable[[], AbstractContextManager[object]]:
-    """A context factory running BLAS on one thread (``threadpoolctl``), or a no-op without it.
-
-    One query is a matrix-vector product: OpenBLAS's threads cost more than they
-    bring for it, and on a busy machine they make it ten to a hundred times slower
-    (measured: 16 ms instead of 0.1 ms for 5,000 templates under load).
-    Concurrent requests, not BLAS threads, should use the cores.
-    """
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:
-        return nullcontext
-    controller = ThreadpoolController()
-    return lambda: controller.limit(limits=1, user_api="blas")
-
-
 class GalleryIndex:
-    """Templates of one gallery in memory; thread-safe."""
+    """Templates of one gallery in memory; thread-safe.
 
-    def __init__(self, dimension: int, options: AnnOptions, version: int = 0) -> None:
+    ``exact(template_ids)`` returns their float32 rows (in that order) for the re-score;
+    ``None`` keeps a float32 copy in the index (four more bytes per dimension).
+    """
+
+    def __init__(self, dimension: int, options: AnnOptions, version: int = 0,
+                 exact: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
         self.dimension = dimension
         self.options = options
         self.version = version  # the gallery's change counter this index reflects
         self._lock = threading.RLock()
-        self._vecs = np.zeros((0, dimension), np.float32)
+        self._exact = exact
+        self._codes = np.zeros((0, dimension), np.int8)
+        self._vecs = None if exact is not None else np.zeros((0, dimension), np.float32)
         self._tids = np.zeros(0, np.int64)
         self._sids = np.zeros(0, np.int64)
         self._n = 0
         self._row: dict[int, int] = {}
+        self._max_residual = 0.0  # the largest |x - x8| of any row ever added but the wide ones
+        self._max_norm = 0.0  # the largest |x8| of any row ever added
+        self._wide: dict[int, float] = {}  # template id -> residual, of rows with clipped components
+        self._scanner = Int8Scanner()
         self._ann: AnnIndex | None = None
         self._building: list[tuple[str, np.ndarray, np.ndarray | None]] | None = None
         self._builder: threading.Thread | None = None
-        self._one_thread = single_thread_blas()
 
     # -- state -------------------------------------------------------------------
     def __len__(self) -> int:
         return self._n
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the arrays held (codes, ids, residual bound; a float32 copy if kept)."""
+        held = self._codes.nbytes + self._tids.nbytes + self._sids.nbytes
+        return held + (0 if self._vecs is None else self._vecs.nbytes)
 
     @property
     def template_ids(self) -> set[int]:
@@ -119,9 +127,19 @@ class GalleryIndex:
         with self._lock:
             fresh = np.array([int(t) not in self._row for t in tids])
             tids, sids, vecs = tids[fresh], np.asarray(sids, np.int64)[fresh], np.asarray(vecs, np.float32)[fresh]
+            if len(tids) == 0:
+                return
+            codes, residual = quantize(vecs)
+            wide = residual > wide_residual(self.dimension)
+            self._wide.update(zip(tids[wide].tolist(), residual[wide].tolist(), strict=True))
+            if not wide.all():
+                self._max_residual = max(self._max_residual, float(residual[~wide].max()))
+            self._max_norm = max(self._max_norm, float((np.linalg.norm(vecs, axis=1) + residual).max()))
             self._grow(self._n + len(tids))
             end = self._n + len(tids)
-            self._vecs[self._n:end], self._tids[self._n:end], self._sids[self._n:end] = vecs, tids, sids
+            self._codes[self._n:end], self._tids[self._n:end], self._sids[self._n:end] = codes, tids, sids
+            if self._vecs is not None:
+                self._vecs[self._n:end] = vecs
             for i, t in enumerate(tids.tolist()):
                 self._row[t] = self._n + i
             self._n = end
@@ -136,9 +154,12 @@ class GalleryIndex:
         with self._lock:
             present = [int(t) for t in tids if int(t) in self._row]
             for t in present:
+                self._wide.pop(t, None)
                 i, last = self._row.pop(t), self._n - 1
                 if i != last:
-                    self._vecs[i], self._tids[i], self._sids[i] = self._vecs[last], self._tids[last], self._sids[last]
+                    for a in (self._codes, self._tids, self._sids, self._vecs):
+                        if a is not None:
+                            a[i] = a[last]
                     self._row[int(self._tids[i])] = i
                 self._n = last
             gone = np.array(present, np.int64)
@@ -153,12 +174,25 @@ class GalleryIndex:
         cap = len(self._tids)
         if need <= cap:
             return
-        cap = max(need, 2 * cap, 1024)
-        vecs = np.zeros((cap, self.dimension), np.float32)
-        tids, sids = np.zeros(cap, np.int64), np.zeros(cap, np.int64)
+        cap = max(need, cap + cap // 2, 1024)
         n = self._n
-        vecs[:n], tids[:n], sids[:n] = self._vecs[:n], self._tids[:n], self._sids[:n]
-        self._vecs, self._tids, self._sids = vecs, tids, sids
+
+        def grown(a: np.ndarray) -> np.ndarray:
+            b = np.zeros((cap, *a.shape[1:]), a.dtype)
+            b[:n] = a[:n]
+            return b
+        self._codes, self._tids, self._sids = grown(self._codes), grown(self._tids), grown(self._sids)
+        if self._vecs is not None:
+            self._vecs = grown(self._vecs)
+
+    def _rows_float(self, rows: np.ndarray) -> np.ndarray:
+        """float32 templates of ``rows`` (kept, or fetched through ``exact``)."""
+        if self._vecs is not None:
+            return self._vecs[rows]
+        vecs = np.asarray(self._exact(self._tids[rows]), np.float32)  # type: ignore[misc]
+        if vecs.shape != (len(rows), self.dimension):
+            raise StoreError(f"the store returned {vecs.shape} rows for {len(rows)} templates of the index")
+        return vecs
 
     # -- approximate index -----------------------------------------------------------
     def _wants_ann(self) -> bool:
@@ -170,7 +204,9 @@ class GalleryIndex:
             if self._ann is not None or self._building is not None or not self._wants_ann() or self._n == 0:
                 return
             self._building = []
-            snap = (self._tids[: self._n].copy(), self._vecs[: self._n].copy())
+            n = self._n  # the graph is built from the codes (its answers are re-scored exactly)
+            vecs = self._vecs[:n].copy() if self._vecs is not None else self._codes[:n].astype(np.float32) / SCALE
+            snap = (self._tids[:n].copy(), vecs)
         if self.options.background:
             self._builder = threading.Thread(target=self._build, args=snap, name="faceledger-hnsw", daemon=True)
             self._builder.start()
@@ -206,25 +242,37 @@ class GalleryIndex:
     def search(self, probes: np.ndarray, k: int, exact: bool = False) -> list[list[tuple[int, float, int]]]:
         """Top ``k`` subjects per probe row: ``(subject_id, score, template_id)`` best first.
 
-        ``exact`` bypasses the HNSW index (the reference for recall measurements).
+        Scores are exact float32 cosines. ``exact`` bypasses the HNSW index (the
+        reference for recall measurements).
         """
         with self._lock:
             n, ann = self._n, (None if exact else self._ann)
             if n == 0:
                 return [[] for _ in range(len(probes))]
-            if ann is None:
-                with self._one_thread():
-                    all_scores = probes @ self._vecs[:n].T
-                tids_all = self._tids[:n]
-            out = []
-            for qi in range(len(probes)):
-                if ann is not None:
-                    def scores_of(m: int, q: np.ndarray = probes[qi]) -> tuple[np.ndarray, np.ndarray]:
-                        return ann.search(q, m)
-                else:
-                    def scores_of(m: int, s: np.ndarray = all_scores[qi]) -> tuple[np.ndarray, np.ndarray]:
-                        idx = np.argpartition(-s, m - 1)[:m] if m < len(s) else np.arange(len(s))
-                        idx = idx[np.argsort(-s[idx], kind="stable")]
-                        return tids_all[idx], s[idx]
-                out.append(rank_subjects(scores_of, self.subject_of, k, n))
-            return out
+            return [rank_subjects(self._scores_of(q, n, ann), self.subject_of, k, n) for q in probes]
+
+    def _scores_of(self, q: np.ndarray, n: int, ann: AnnIndex | None
+                   ) -> Callable[[int], tuple[np.ndarray, np.ndarray]]:
+        """``scores_of(m)`` for :func:`rank_subjects`: the best ``m`` templates of ``q``, exact scores."""
+        def rescore(rows: np.ndarray) -> np.ndarray:
+            return np.einsum("ij,j->i", self._rows_float(rows), q)
+
+        if ann is not None:
+            def from_graph(m: int) -> tuple[np.ndarray, np.ndarray]:
+                tids, _ = ann.search(q, m)
+                scores = rescore(np.array([self._row[int(t)] for t in tids], np.int64))
+                order = np.lexsort((tids, -scores))
+                return tids[order], scores[order]
+            return from_graph
+        approx, q_residual = self._scanner.scores(self._codes[:n], q)
+        q_norm = float(np.linalg.norm(q))
+        bound = q_norm * self._max_residual + q_residual * self._max_norm
+        wide = None
+        if self._wide:
+            w_rows = np.array([self._row[t] for t in self._wide], np.int64)
+            wide = (w_rows, q_norm * np.array(list(self._wide.values())) + q_residual * self._max_norm)
+
+        def from_scan(m: int) -> tuple[np.ndarray, np.ndarray]:
+            rows, scores = exact_top(approx, m, bound, rescore, wide)
+            return self._tids[rows], scores
+        return from_scan

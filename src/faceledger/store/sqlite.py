@@ -7,6 +7,7 @@
   transaction that deleted biometric data, the WAL is checkpointed and truncated
   so the deleted pages' old images do not linger in it.
 * Each gallery's templates are decrypted into a :class:`~.memindex.GalleryIndex`
+  (int8 codes; the few rows a search re-scores exactly are decrypted again)
   on first search and kept in step after every commit. A change counter per
   gallery (incremented by every transaction that adds or removes its templates)
   tells a process that *another* process changed it; the index then re-reads only
@@ -398,31 +399,42 @@ class SqliteStore:
     def _synced_index(self, gid: int, dimension: int, version: int) -> GalleryIndex:
         index = self._indexes.get(gid)
         if index is None or index.dimension != dimension:
-            index = self._indexes[gid] = GalleryIndex(dimension, self.ann, version=-1)
+            index = self._indexes[gid] = GalleryIndex(dimension, self.ann, version=-1,
+                                                      exact=lambda tids: self._exact_rows(tids, dimension))
         if index.version != version:
             present = {r[0] for r in self._reads._all("SELECT id FROM templates WHERE gallery_id = ?", (gid,))}
             have = index.template_ids
             index.remove(np.array(sorted(have - present), np.int64))
-            self._load(index, sorted(present - have), dimension)
+            new = sorted(present - have)
+            for i in range(0, len(new), 20000):
+                index.add(*self._decrypt(new[i:i + 20000], dimension))
             index.version = version
         return index
 
-    def _load(self, index: GalleryIndex, tids: list[int], dimension: int) -> None:
-        """Decrypt templates ``tids`` into ``index`` (chunked; one data-key unwrap per subject)."""
-        for i in range(0, len(tids), 20000):
-            chunk = tids[i:i + 20000]
+    def _decrypt(self, tids: list[int], dimension: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Template ids, subject ids and decrypted vectors of ``tids`` (one data-key unwrap per subject)."""
+        with self._lock:
             rows = self._reads._all(
                 "SELECT t.id, t.subject_id, t.source_sha256, t.vector, k.wrapped FROM templates t "
                 "JOIN subject_keys k USING (subject_id) WHERE t.id IN (SELECT value FROM json_each(?)) "
-                "ORDER BY t.subject_id", (f"[{','.join(map(str, chunk))}]",))
-            vecs = np.empty((len(rows), dimension), np.float32)
-            key, key_sid = None, None
-            for j, (_, sid, sha, blob, wrapped) in enumerate(rows):
-                if sid != key_sid:
-                    key, key_sid = self._kek.unwrap(sid, wrapped), sid
-                vecs[j] = key.open_vector(blob, template_aad(sid, sha), dimension)  # type: ignore[union-attr]
-            index.add(np.array([r[0] for r in rows], np.int64), np.array([r[1] for r in rows], np.int64), vecs)
+                "ORDER BY t.subject_id", (f"[{','.join(map(str, tids))}]",))
+        vecs = np.empty((len(rows), dimension), np.float32)
+        key, key_sid = None, None
+        for j, (_, sid, sha, blob, wrapped) in enumerate(rows):
+            if sid != key_sid:
+                key, key_sid = self._kek.unwrap(sid, wrapped), sid
+            vecs[j] = key.open_vector(blob, template_aad(sid, sha), dimension)  # type: ignore[union-attr]
+        return np.array([r[0] for r in rows], np.int64), np.array([r[1] for r in rows], np.int64), vecs
 
+    def _exact_rows(self, tids: np.ndarray, dimension: int) -> np.ndarray:
+        """Decrypted float32 rows of ``tids`` in that order: the exact re-score of a search."""
+        got, _, vecs = self._decrypt([int(t) for t in tids], dimension)
+        where = {t: i for i, t in enumerate(got.tolist())}
+        try:
+            return vecs[[where[int(t)] for t in tids]]
+        except KeyError:
+            raise StoreError("templates of the in-memory index are missing from the database: "
+                             "search again (another process changed the gallery)") from None
 
 def open_sqlite(path: str | Path, **options: Any) -> SqliteStore:
     """Open (creating if needed) the SQLite store at ``path``."""
