@@ -33,7 +33,8 @@ Nothing here is ever raised with ``assert``.
     │   ├── ProhibitedUseError       (e.g. identification targeting lawful assembly)
     │   ├── PurposeNotAllowedError
     │   ├── SelfReviewError          (the searcher cannot review their own search)
-    │   └── RateLimitedError
+    │   ├── RateLimitedError
+    │   └── FpirTooHighError         (the gallery is too large for the operating point, per the policy)
     ├── NotFoundError               unknown gallery, subject, record (CLI exit 7)
     ├── ConflictError               duplicate or inconsistent state (CLI exit 8)
     └── StoreError                  storage failures: corrupt file, wrong key (CLI exit 9)
@@ -55,6 +56,7 @@ __all__ = [
     "FaceLedgerError",
     "FaceSelectionError",
     "FileTooLargeError",
+    "FpirTooHighError",
     "IdentificationDisabledError",
     "ImageTooLargeError",
     "InputError",
@@ -201,6 +203,12 @@ class SelfReviewError(RefusedError):
 
 class RateLimitedError(RefusedError):
     code = "rate_limited"
+
+
+class FpirTooHighError(RefusedError):
+    """The gallery's size makes the operating point's expected FPIR exceed the policy's cap."""
+
+    code = "expected_fpir_too_high"
 
 
 class NotFoundError(FaceLedgerError):

@@ -113,6 +113,7 @@ class OperatingPoint:
     measured_fmr: float
     measured_fnmr: float
     dataset: str
+    fmr_upper: float | None = None  # upper confidence bound of the FMR at this threshold, if published
 
 
 @dataclass(frozen=True, eq=False, slots=True)

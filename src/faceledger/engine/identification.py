@@ -18,6 +18,8 @@ from faceledger.governance.authorization import (
     check_identification,
     revoke,
 )
+from faceledger.governance.fpir import check_expected_fpir, point_fmr
+from faceledger.governance.fpir import expected_fpir as expected_fpir  # re-exported (earlier home)
 from faceledger.governance.policy import search_limits
 from faceledger.governance.review import (
     Decision,
@@ -104,6 +106,10 @@ class IdentifyOps(EngineBase):
             if point not in g.thresholds:
                 raise NotFoundError(f"gallery '{gallery}' has no operating point '{point}'")
             limits = search_limits(self.policy, g.thresholds[point], top_k)
+            subjects = self.store.gallery_stats(gallery).subjects
+            fpir = check_expected_fpir(self.policy.identification.max_expected_fpir, gallery, subjects, point,
+                                       self._point_fmr(point, limits.threshold, g.thresholds),
+                                       self.recognizer.backend.thresholds.points, g.thresholds)
             image = self.recognizer.load(photo)
             op.inputs = {"photo": image.sha256}
             faces = self.recognizer.detect(image)
@@ -113,8 +119,6 @@ class IdentifyOps(EngineBase):
             hits = self.store.search(gallery, np.stack([t.vector for t in templates]), limits.top_k,
                                      model_id=g.model_id) if templates else []
             per_face = [[c for c in h if c.score >= limits.threshold] for h in hits]
-            subjects = self.store.gallery_stats(gallery).subjects
-            fpir = expected_fpir(self._point_fmr(point, limits.threshold, g.thresholds), subjects)
             with self.store.transaction() as tx:
                 self._count_search(tx, actor)
                 summary = [[{"subject_ref": c.external_ref, "score": round(c.score, 6)} for c in cs] for cs in per_face]
@@ -122,7 +126,9 @@ class IdentifyOps(EngineBase):
                                             "operating_point": point, "model_id": g.model_id,
                                             "authorization_id": auth.id, "no_match": not any(per_face),
                                             "gallery_subjects": subjects,
-                                            "expected_fpir": None if fpir is None else round(fpir, 6)})
+                                            "expected_fpir": None if fpir.expected_fpir is None
+                                            else round(fpir.expected_fpir, 6),
+                                            "max_expected_fpir": fpir.max_expected_fpir})
                 lead_ids = [self._open_lead(tx, actor, g.name, image.sha256, cs, limits.threshold, g.model_id,
                                             row.seq, op) if cs else None for cs in per_face]
         results = tuple(
@@ -130,14 +136,15 @@ class IdentifyOps(EngineBase):
             for f, cs, lid in zip(faces, per_face, lead_ids, strict=True)
         )
         return IdentifyResult(gallery, results, limits.threshold, point, g.model_id, auth.id, row.seq,
-                              gallery_subjects=subjects, expected_fpir=fpir)
+                              gallery_subjects=subjects, expected_fpir=fpir.expected_fpir)
 
     def _point_fmr(self, point: str, threshold: float, thresholds: dict[str, float]) -> float | None:
-        """The calibrated FMR of the threshold in use (``None`` if raised by policy or not calibrated)."""
+        """The calibrated FMR (upper bound if published) of the threshold in use (``None`` if raised
+        by policy or not calibrated)."""
         calibrated = self.recognizer.backend.thresholds.points.get(point)
         if calibrated is None or threshold != thresholds.get(point):
             return None
-        return float(calibrated.measured_fmr)
+        return float(point_fmr(calibrated))
 
     def _check_identification(self, op: Op, gallery: str, flags: set[str], live: bool) -> Authorization:
         now = self.now()
@@ -195,14 +202,3 @@ class IdentifyOps(EngineBase):
                 self._commit(tx, op, review_result(outcome))
         return outcome.lead
 
-
-def expected_fpir(fmr: float | None, subjects: int) -> float | None:
-    """Share of non-mated searches expected to return a candidate: ``1 - (1 - fmr) ** subjects``.
-
-    Each enrolled subject is one more chance of a false match, so a 1:1 operating point
-    that is strict for verification is loose for a large gallery: at FMR 1e-3, 1,000
-    subjects give about 63%. Assumes independent comparisons (one template per subject).
-    """
-    if fmr is None:
-        return None
-    return float(1.0 - (1.0 - fmr) ** max(subjects, 0))

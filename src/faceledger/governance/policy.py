@@ -10,7 +10,7 @@ The file layout (every table and key is optional; see ``examples/policy.toml``):
     version = 1
     [organisation]    name, complaint_channel
     [purposes]        allowed = ["access_control", ...]
-    [identification]  enabled = false, live_allowed = false
+    [identification]  enabled = false, live_allowed = false, max_expected_fpir (unset: no cap)
     [limits]          max_candidates, min_threshold, max_searches_per_actor_per_hour
     [review]          required_reviewers = 1 | 2
     [retention]       default_days; [retention.galleries] <gallery> = <days>
@@ -64,10 +64,15 @@ _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 
 @dataclass(frozen=True, slots=True)
 class IdentificationPolicy:
-    """Whether 1:N identification may run at all, and on live streams."""
+    """Whether 1:N identification may run at all, and on live streams.
+
+    ``max_expected_fpir``: the highest expected false-positive identification rate a
+    search may run at, ``1 - (1 - FMR) ** subjects`` (:mod:`.fpir`); ``None``: no cap.
+    """
 
     enabled: bool = False
     live_allowed: bool = False
+    max_expected_fpir: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +130,9 @@ class Policy:
             "identification": {
                 "enabled": self.identification.enabled,
                 "live_allowed": self.identification.live_allowed,
+                # only when set, so the digests of policies without a cap stay what they were
+                **({} if self.identification.max_expected_fpir is None
+                   else {"max_expected_fpir": self.identification.max_expected_fpir}),
             },
             "limits": {
                 "max_candidates": self.limits.max_candidates,
@@ -251,7 +259,8 @@ def policy_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Policy:
     top.finish()
 
     identification = IdentificationPolicy(
-        enabled=ident.boolean("enabled", False), live_allowed=ident.boolean("live_allowed", False)
+        enabled=ident.boolean("enabled", False), live_allowed=ident.boolean("live_allowed", False),
+        max_expected_fpir=ident.number("max_expected_fpir", None, 1e-9, 1.0),
     )
     if identification.live_allowed and not identification.enabled:
         raise ConfigError(f"{source}: identification.live_allowed = true needs identification.enabled = true")

@@ -56,6 +56,7 @@ def thresholds_from_dict(data: dict, source: str = "<dict>") -> Thresholds:
                 measured_fmr=float(p["measured_fmr"]),
                 measured_fnmr=float(p["measured_fnmr"]),
                 dataset=dataset,
+                fmr_upper=None if p.get("fmr_upper") is None else float(p["fmr_upper"]),
             )
             for name, p in data["operating_points"].items()
         }
