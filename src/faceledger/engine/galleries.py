@@ -10,6 +10,7 @@ from faceledger.errors import (
     ConflictError,
     EnrollmentRejectedError,
     FaceLedgerError,
+    FaceSelectionError,
     NotFoundError,
 )
 from faceledger.governance.consent import (
@@ -176,10 +177,12 @@ class GalleryOps(EngineBase):
         *,
         purpose: str,
         display_name: str | None = None,
-        face: FaceChoice = None,
+        face: FaceChoice | Sequence[FaceChoice] = None,
     ) -> EnrollResult:
         """Enroll ``subject_ref`` from ``photos``: a valid consent for ``purpose`` is required,
         and every photo must pass the gallery's quality gate (all or nothing).
+        ``face`` chooses the face of every photo, or (a list) of each photo in turn; a photo
+        with several faces and none chosen is refused, its rejection listing the faces' boxes.
         Re-enrolling a photo already stored for the subject adds nothing."""
         op = Op(actor, Operation.ENROLL, gallery=gallery, subject_ref=subject_ref, purpose=purpose)
         with self._guard(op):
@@ -206,9 +209,12 @@ class GalleryOps(EngineBase):
         return EnrollResult(gallery, subject_ref, subject.id, added, len(templates) - added, row.seq)
 
     def _templates_for(self, op: Op, gallery: Gallery, photos: Sequence[ImageSource],
-                       face: FaceChoice) -> list[NewTemplate]:
+                       face: FaceChoice | Sequence[FaceChoice]) -> list[NewTemplate]:
         if not photos:
             raise EnrollmentRejectedError("enrollment needs at least one photo", rejections=[])
+        choices = list(face) if isinstance(face, (list, tuple)) else [face] * len(photos)
+        if len(choices) != len(photos):
+            raise FaceSelectionError(f"{len(choices)} face choices for {len(photos)} photos: give one per photo")
         rec, gate = self.recognizer, {**DEFAULT_QUALITY_GATE, **gallery.quality_gate}
         templates, rejections = [], []
         for i, photo in enumerate(photos):
@@ -216,7 +222,8 @@ class GalleryOps(EngineBase):
                 image = rec.load(photo)
                 op.inputs[f"photo_{i}"] = image.sha256
                 # Enrollment keeps the strict rule: one face, or a face chosen explicitly.
-                chosen = choose_face(rec.detect(image), "only" if face is None else face, image.width, image.height)
+                pick = choices[i]
+                chosen = choose_face(rec.detect(image), "only" if pick is None else pick, image.width, image.height)
                 problem = gate_problem(chosen, gate)
                 if problem:
                     rejections.append({"photo": i + 1, "reason": problem})
@@ -225,7 +232,8 @@ class GalleryOps(EngineBase):
                 photo_bytes = photo if (gallery.keep_photos and isinstance(photo, bytes)) else None
                 templates.append(NewTemplate(t.vector, t.model_id, image.sha256, _quality(chosen), photo_bytes))
             except FaceLedgerError as exc:
-                rejections.append({"photo": i + 1, "reason": f"{exc.code}: {exc.message}"})
+                rejections.append({"photo": i + 1, "reason": f"{exc.code}: {exc.message}", "code": exc.code,
+                                   **({"boxes": exc.details["boxes"]} if "boxes" in exc.details else {})})
         if rejections:
             text = "; ".join(f"photo {r['photo']}: {r['reason']}" for r in rejections)
             raise EnrollmentRejectedError(f"enrollment refused, nothing stored ({text})", rejections=rejections)

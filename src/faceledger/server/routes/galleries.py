@@ -152,13 +152,17 @@ async def enroll(
     purpose: Annotated[str, Form(min_length=1, max_length=64)] = "access_control",
     display_name: Annotated[str | None, Form(max_length=256)] = None,
     face: Annotated[str | None, Form(max_length=16, description=FACE_CHOICE_HELP)] = None,
+    faces: Annotated[list[Annotated[str, Form(max_length=16)]] | None, Form(
+        description="One face choice per photo, in order (instead of face): " + FACE_CHOICE_HELP)] = None,
 ):
-    """Enroll a consenting subject from photos (all must pass the quality gate, or nothing is stored)."""
+    """Enroll a consenting subject from photos (all must pass the quality gate, or nothing is stored).
+    A photo with several faces and none chosen is refused; its rejection lists the faces' ``boxes``
+    (x, y, w, h, in face-index order) so a client can let the user pick one (``faces``)."""
     limit = call.service.settings.max_enroll_photos
     if len(photos) > limit:
         raise ServiceError(413, "too_many_photos", f"at most {limit} photos per enrollment, got {len(photos)}")
     data = [await call.photo(p) for p in photos]
-    choice = face_choice(face)
+    choice = [face_choice(f) for f in faces] if faces else face_choice(face)
 
     async def work() -> EnrollOut:
         r = await call.model("enroll", lambda e, a: e.enroll(a, gallery, subject_ref, data, purpose=purpose,

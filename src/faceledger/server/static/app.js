@@ -3,6 +3,9 @@
 // service explains it (problem+json "detail" and "code").
 
 import { $, $$, ApiError, KEY, api, can, day, fmt, guarded, h, refusal, say, state } from "./api.js";
+import { wireDetect } from "./detect.js";
+import { faceCrop } from "./faces.js";
+import { enrollChoices, offerEnrollFaces, offerIdentifyFaces, offerVerifyFaces } from "./pick.js";
 
 // -- sign in and navigation -------------------------------------------------------------------------
 async function signIn(token) {
@@ -16,7 +19,8 @@ async function signIn(token) {
   $$("[data-ops]").forEach((el) => { el.hidden = !el.dataset.ops.split(" ").some((op) => state.me.operations.includes(op)); });
   $$(".purposes").forEach((sel) => sel.replaceChildren(...state.me.purposes.map((p) => h("option", { value: p }, p))));
   $$("#identify-form .purposes option").forEach((o) => { if (o.value === "investigation") o.selected = true; });
-  $("#redact-purpose").replaceChildren(h("option", { value: "" }, "none"), ...state.me.purposes.map((p) => h("option", { value: p }, p)));
+  $$("#redact-purpose, .purposes-optional").forEach((sel) => sel.replaceChildren(h("option", { value: "" }, "none"),
+    ...state.me.purposes.map((p) => h("option", { value: p }, p))));
   if (state.me.operations.includes("gallery_list")) await loadGalleries().catch(() => {});
   show(defaultTab(state.me.operations));
 }
@@ -68,8 +72,15 @@ async function onVerify(ev) {
   ev.preventDefault();
   const form = ev.target;
   $("#verify-result").replaceChildren();
+  $("#verify-pick").replaceChildren();
   await guarded("verify-msg", async () => {
-    const r = await api("POST", "/v1/verify", { form: new FormData(form) });
+    let r;
+    try {
+      r = await api("POST", "/v1/verify", { form: new FormData(form) });
+    } catch (e) {       // several faces: show them and let the user click one, then verify again
+      if (e instanceof ApiError && e.problem.code === "multiple_faces") await offerVerifyFaces(form).catch(() => {});
+      throw e;
+    }
     say("verify-msg", "ok", "Verified and ledgered.");
     $("#verify-result").append(h("div", { class: `verdict ${r.match ? "yes" : "no"}`, id: "verify-verdict" },
       r.match ? "Same person" : "Different people"),
@@ -190,14 +201,25 @@ async function onConsent(ev) {
   });
 }
 
+const enrollPicks = new Map();   // photo number -> face index the user clicked
+
 async function onEnroll(ev) {
   ev.preventDefault();
   const f = new FormData(ev.target);
   const gallery = f.get("gallery");
   f.delete("gallery");
   if (!f.get("display_name")) f.delete("display_name");
+  (enrollChoices(ev.target, enrollPicks) || []).forEach((c) => f.append("faces", c));
+  $("#enroll-pick").replaceChildren();
   await guarded("enroll-msg", async () => {
-    const r = await api("POST", `/v1/galleries/${encodeURIComponent(gallery)}/enroll`, { form: f });
+    let r;
+    try {
+      r = await api("POST", `/v1/galleries/${encodeURIComponent(gallery)}/enroll`, { form: f });
+    } catch (e) {
+      if (e instanceof ApiError && Array.isArray(e.problem.rejections)) offerEnrollFaces(ev.target, e.problem.rejections, enrollPicks);
+      throw e;
+    }
+    enrollPicks.clear();
     say("enroll-msg", "ok", `${r.subject_ref} enrolled in ${r.gallery}: ${r.templates_added} template(s) added, ` +
       `${r.templates_existing} already stored (ledger entry ${r.ledger_seq}).`);
   });
@@ -233,6 +255,7 @@ async function onIdentify(ev) {
   form.append("photo", f.get("photo"));
   form.append("purpose", f.get("purpose"));
   if (f.get("top_k")) form.append("top_k", f.get("top_k"));
+  if (f.get("face")) form.append("face", f.get("face"));
   flags.forEach((x) => form.append("flags", x));
   const out = $("#identify-result");
   out.replaceChildren();
@@ -240,13 +263,23 @@ async function onIdentify(ev) {
     const r = await api("POST", `/v1/galleries/${encodeURIComponent(gallery)}/identify`, { form });
     say("identify-msg", "ok", `Search ledgered (entry ${r.ledger_seq}) under authorization ${r.authorization_id.slice(0, 8)}.`);
     out.append(h("p", { class: "label" }, `Leads: ${r.label}`),
-      h("p", {}, `threshold ${fmt(r.threshold)} (${r.operating_point}) · model ${r.model_id} · ${r.faces.length} face(s)`));
+      h("p", {}, `threshold ${fmt(r.threshold)} (${r.operating_point}) · model ${r.model_id} · ${r.faces.length} face(s)`),
+      h("p", { id: "identify-fpir", class: r.expected_fpir > 0.05 ? "warn" : "" }, `Gallery of ${r.gallery_subjects} subject(s): ` +
+        (r.expected_fpir === null || r.expected_fpir === undefined ? "expected false-positive rate unknown (uncalibrated threshold)."
+          : `about ${(100 * r.expected_fpir).toFixed(r.expected_fpir < 0.01 ? 2 : 0)}% of searches for someone not enrolled ` +
+            "return a candidate at this threshold (expected FPIR).")));
     if (r.no_match) out.append(h("div", { class: "verdict no", id: "identify-nomatch" }, "No match: nobody reaches the threshold."));
-    r.faces.forEach((face, i) => {
-      if (!face.candidates.length) { out.append(h("p", {}, `face ${i + 1}: no match`)); return; }
-      out.append(h("div", { class: "lead" }, h("h3", {}, `Face ${i + 1} → lead ${face.lead_id.slice(0, 8)} (pending review)`),
-        h("ol", {}, face.candidates.map((c) => h("li", { class: "candidate" }, `${c.subject_ref} — score ${fmt(c.score)}`)))));
-    });
+    const probe = f.get("photo");
+    for (const face of r.faces) {
+      const index = r.faces.length > 1 || f.get("face") ? `face #${f.get("face") || r.faces.indexOf(face)}` : "the face";
+      const crop = h("img", { class: "crop probe", alt: `probe ${index}` });
+      faceCrop(probe, face.face.box).then((url) => { crop.src = url; }).catch(() => {});
+      const head = h("figure", { class: "crop-fig" }, crop, h("figcaption", {}, `probe: ${index}`));
+      if (!face.candidates.length) { out.append(h("div", { class: "lead" }, head, h("p", {}, "no match"))); continue; }
+      out.append(h("div", { class: "lead" }, h("h3", {}, `Lead ${face.lead_id.slice(0, 8)} (pending review)`),
+        h("div", { class: "side-by-side" }, head,
+          h("ol", { class: "candidates" }, face.candidates.map((c) => h("li", { class: "candidate" }, `${c.subject_ref} — score ${fmt(c.score)}`))))));
+    }
   });
 }
 
@@ -435,6 +468,11 @@ function wire() {
   $("#enroll-form").addEventListener("submit", onEnroll);
   $("#consents-refresh").addEventListener("click", () => guarded("consent-msg", async () => { await loadConsents(); say("consent-msg", "", ""); }));
   $("#identify-form").addEventListener("submit", onIdentify);
+  $("#identify-form input[name=photo]").addEventListener("change", () => offerIdentifyFaces($("#identify-form")));
+  $("#enroll-form input[name=photos]").addEventListener("change", () => { enrollPicks.clear(); $("#enroll-pick").replaceChildren(); });
+  $("#verify-a").addEventListener("change", () => { $("#verify-form").elements.face_a.value = ""; });
+  $("#verify-b").addEventListener("change", () => { $("#verify-form").elements.face_b.value = ""; });
+  wireDetect();
   $("#leads-refresh").addEventListener("click", () => guarded("review-msg", loadLeads));
   $("#leads-status").addEventListener("change", () => guarded("review-msg", loadLeads));
   $("#ledger-verify").addEventListener("click", onLedgerVerify);
