@@ -167,3 +167,33 @@ def test_sqlite_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_passwords_are_redacted() -> None:
     assert redact_url("postgresql://fl:s3cret@db:5432/x?sslmode=require") == "postgresql://fl:***@db:5432/x?sslmode=require"
     assert redact_url("sqlite:///a.db") == "sqlite:///a.db"
+
+
+def test_row_map_agrees_with_a_dict_through_adds_moves_and_removals() -> None:
+    from faceledger.store.rowmap import RowMap
+
+    rng = np.random.default_rng(11)
+    m, ref = RowMap(), {}
+    next_id = 0
+    for _ in range(300):
+        op = rng.integers(0, 4)
+        if op == 0 or not ref:  # a run of new ids (increasing, as the database issues them)
+            ids = np.arange(next_id, next_id + int(rng.integers(1, 50)))
+            next_id = int(ids[-1]) + 1
+        elif op == 1:  # ids out of order (another process's, or a reused rowid)
+            ids = rng.permutation(np.setdiff1d(np.arange(next_id + 20), list(ref)))[:int(rng.integers(1, 30))]
+            next_id = max(next_id, int(ids.max()) + 1) if len(ids) else next_id
+        if op <= 1:
+            rows = rng.integers(0, 10**6, len(ids))
+            m.add(ids, rows)
+            ref.update(zip(ids.tolist(), rows.tolist(), strict=True))
+        elif op == 2:
+            for t in rng.choice(list(ref), size=min(len(ref), 5), replace=False).tolist():
+                assert m.pop(t) == ref.pop(t)
+        else:
+            for t in rng.choice(list(ref), size=min(len(ref), 5), replace=False).tolist():
+                ref[t] = int(rng.integers(0, 10**6))
+                m.set(t, ref[t])
+        probe = np.arange(next_id + 5)
+        assert m.rows(probe).tolist() == [ref.get(t, -1) for t in probe.tolist()]
+        assert len(m) == len(ref) and sorted(m.ids().tolist()) == sorted(ref)

@@ -28,6 +28,7 @@ from faceledger.errors import StoreError
 
 from ._common import rank_subjects
 from .ann import AnnIndex, make_ann
+from .rowmap import RowMap
 from .scan import SCALE, Int8Scanner, exact_top, quantize, wide_residual
 
 __all__ = ["AnnOptions", "GalleryIndex"]
@@ -74,7 +75,7 @@ class GalleryIndex:
         self._tids = np.zeros(0, np.int64)
         self._sids = np.zeros(0, np.int64)
         self._n = 0
-        self._row: dict[int, int] = {}
+        self._row = RowMap()
         self._max_residual = 0.0  # the largest |x - x8| of any row ever added but the wide ones
         self._max_norm = 0.0  # the largest |x8| of any row ever added
         self._wide: dict[int, float] = {}  # template id -> residual, of rows with clipped components
@@ -96,7 +97,7 @@ class GalleryIndex:
     @property
     def template_ids(self) -> set[int]:
         with self._lock:
-            return set(self._row)
+            return set(self._row.ids().tolist())
 
     @property
     def ann_ready(self) -> bool:
@@ -116,7 +117,7 @@ class GalleryIndex:
 
     def subject_of(self, tids: np.ndarray) -> np.ndarray:
         with self._lock:
-            return self._sids[[self._row[int(t)] for t in tids]] if len(tids) else np.zeros(0, np.int64)
+            return self._sids[self._row.rows(tids)] if len(tids) else np.zeros(0, np.int64)
 
     # -- changes -----------------------------------------------------------------
     def add(self, tids: np.ndarray, sids: np.ndarray, vecs: np.ndarray) -> None:
@@ -125,7 +126,9 @@ class GalleryIndex:
         if len(tids) == 0:
             return
         with self._lock:
-            fresh = np.array([int(t) not in self._row for t in tids])
+            fresh = self._row.rows(tids) < 0
+            if len(np.unique(tids)) != len(tids):  # the first of repeated ids wins
+                fresh &= np.isin(np.arange(len(tids)), np.unique(tids, return_index=True)[1])
             tids, sids, vecs = tids[fresh], np.asarray(sids, np.int64)[fresh], np.asarray(vecs, np.float32)[fresh]
             if len(tids) == 0:
                 return
@@ -140,8 +143,7 @@ class GalleryIndex:
             self._codes[self._n:end], self._tids[self._n:end], self._sids[self._n:end] = codes, tids, sids
             if self._vecs is not None:
                 self._vecs[self._n:end] = vecs
-            for i, t in enumerate(tids.tolist()):
-                self._row[t] = self._n + i
+            self._row.add(tids, np.arange(self._n, end))
             self._n = end
             if self._ann is not None:
                 self._ann.add(tids, vecs)
@@ -152,7 +154,8 @@ class GalleryIndex:
     def remove(self, tids: np.ndarray) -> None:
         """Remove templates by id (unknown ids are ignored)."""
         with self._lock:
-            present = [int(t) for t in tids if int(t) in self._row]
+            tids = np.unique(np.asarray(tids, np.int64))
+            present = tids[self._row.rows(tids) >= 0].tolist()
             for t in present:
                 self._wide.pop(t, None)
                 i, last = self._row.pop(t), self._n - 1
@@ -160,7 +163,7 @@ class GalleryIndex:
                     for a in (self._codes, self._tids, self._sids, self._vecs):
                         if a is not None:
                             a[i] = a[last]
-                    self._row[int(self._tids[i])] = i
+                    self._row.set(int(self._tids[i]), i)
                 self._n = last
             gone = np.array(present, np.int64)
             if self._ann is not None and len(gone):
@@ -260,7 +263,7 @@ class GalleryIndex:
         if ann is not None:
             def from_graph(m: int) -> tuple[np.ndarray, np.ndarray]:
                 tids, _ = ann.search(q, m)
-                scores = rescore(np.array([self._row[int(t)] for t in tids], np.int64))
+                scores = rescore(self._row.rows(tids))
                 order = np.lexsort((tids, -scores))
                 return tids[order], scores[order]
             return from_graph
@@ -269,7 +272,7 @@ class GalleryIndex:
         bound = q_norm * self._max_residual + q_residual * self._max_norm
         wide = None
         if self._wide:
-            w_rows = np.array([self._row[t] for t in self._wide], np.int64)
+            w_rows = self._row.rows(np.fromiter(self._wide, np.int64, len(self._wide)))
             wide = (w_rows, q_norm * np.array(list(self._wide.values())) + q_residual * self._max_norm)
 
         def from_scan(m: int) -> tuple[np.ndarray, np.ndarray]:
