@@ -38,7 +38,9 @@ Nothing here is ever raised with ``assert``.
     ├── NotFoundError               unknown gallery, subject, record (CLI exit 7)
     ├── ConflictError               duplicate or inconsistent state (CLI exit 8)
     └── StoreError                  storage failures: corrupt file, wrong key (CLI exit 9)
-        └── DataKeyError             (wrong key-encryption key, erased data key)
+        ├── DataKeyError             (wrong key-encryption key, erased data key)
+        ├── StorageFullError         (the disk or the database is full: nothing was written)
+        └── StoreUnavailableError    (the database connection was lost: nothing was written)
 """
 
 from __future__ import annotations
@@ -73,7 +75,9 @@ __all__ = [
     "RateLimitedError",
     "RefusedError",
     "SelfReviewError",
+    "StorageFullError",
     "StoreError",
+    "StoreUnavailableError",
     "UnknownBackendError",
     "UnsupportedFormatError",
 ]
@@ -229,3 +233,17 @@ class DataKeyError(StoreError):
     """A key cannot unwrap or decrypt data (wrong key-encryption key, erased subject key)."""
 
     code = "data_key"
+
+
+class StorageFullError(StoreError):
+    """The disk (or the database's own size limit) is full: the transaction was rolled back whole;
+    free space and retry."""
+
+    code = "storage_full"
+
+
+class StoreUnavailableError(StoreError):
+    """The connection to the database was lost (server restart, terminated session, network):
+    the transaction was rolled back whole; retry."""
+
+    code = "store_unavailable"

@@ -32,6 +32,8 @@ from faceledger.errors import (
     NotFoundError,
     RateLimitedError,
     RefusedError,
+    StorageFullError,
+    StoreUnavailableError,
 )
 
 __all__ = ["PROBLEM_BASE", "Problem", "ServiceError", "install_handlers", "problem_response", "responses", "scrub",
@@ -54,11 +56,17 @@ _STATUS: tuple[tuple[type[FaceLedgerError], int], ...] = (
     (RefusedError, 403),
     (NotFoundError, 404),
     (ConflictError, 409),
+    (StorageFullError, 507),
+    (StoreUnavailableError, 503),
 )
 _HTTP_CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
                405: "method_not_allowed", 406: "not_acceptable", 409: "conflict", 413: "request_too_large",
                415: "unsupported_media_type", 422: "validation_error", 429: "rate_limited",
-               500: "internal_error", 503: "overloaded"}
+               500: "internal_error", 503: "overloaded", 507: "storage_full"}
+_STORE_DETAIL = {
+    "storage_full": "the store's disk is full: nothing of this request was written; retry once space is freed",
+    "store_unavailable": "the connection to the store was lost: nothing of this request was written; retry",
+}
 _SAFE_DETAILS = ("reason", "rejections", "purpose", "consent_id", "role", "operation", "field", "count", "limit",
                  "size", "width", "height")
 
@@ -151,8 +159,12 @@ def engine_problem(exc: FaceLedgerError, retry_after_s: int = 60) -> JSONRespons
         log.error("engine error %s: %s", exc.code, exc.message)
         return problem_response(500, exc.code, "the service could not complete the request; see its log")
     extra = {k: _plain(exc.details[k]) for k in _SAFE_DETAILS if k in exc.details}
-    headers = {"Retry-After": str(retry_after_s)} if status == 429 else None
-    return problem_response(status, exc.code, exc.message, headers, **extra)
+    headers = {"Retry-After": str(retry_after_s if status == 429 else 5)} if status in (429, 503, 507) else None
+    detail = exc.message
+    if isinstance(exc, (StorageFullError, StoreUnavailableError)):  # the store's own text names files and hosts
+        log.error("store error %s: %s", exc.code, exc.message)
+        detail = _STORE_DETAIL[exc.code]
+    return problem_response(status, exc.code, detail, headers, **extra)
 
 
 def _validation(exc: RequestValidationError) -> JSONResponse:

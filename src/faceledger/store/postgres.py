@@ -25,7 +25,7 @@ from pgvector.psycopg import register_vector
 from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from faceledger.errors import InputError, NotFoundError, StoreError
+from faceledger.errors import InputError, NotFoundError, StoreError, StoreUnavailableError
 
 from ._common import check_model, check_name, check_probes, rank_subjects
 from ._export import export_dict
@@ -39,6 +39,7 @@ from .postgres_tx import (
     gallery_of,
     pg_errors,
     record_of,
+    store_error,
     subject_of,
     template_of,
 )
@@ -86,9 +87,9 @@ class PostgresStore:
             with self._pool.connection() as conn:
                 yield conn
         except PoolTimeout as exc:
-            raise StoreError(f"no database connection available: {exc}") from None
+            raise StoreUnavailableError(f"no database connection available: {exc}") from None
         except psycopg.OperationalError as exc:
-            raise StoreError(f"database connection failed: {exc}") from None
+            raise StoreUnavailableError(f"database connection failed: {exc}") from None
 
     # -- transactions ----------------------------------------------------------------
     @contextmanager
@@ -104,8 +105,8 @@ class PostgresStore:
                         conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITER_LOCK,))
                     tx = self._local.tx = PgTransaction(conn, self.hnsw)
                     yield tx
-            except psycopg.Error as exc:  # raised by COMMIT
-                raise StoreError(f"commit failed: {str(exc).strip()}") from None
+            except psycopg.Error as exc:  # raised by COMMIT (or by the rollback of a lost connection)
+                raise store_error("commit", exc) from None
             finally:
                 if tx is not None:
                     tx.closed = True

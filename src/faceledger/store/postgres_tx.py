@@ -12,7 +12,14 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from faceledger.errors import ConflictError, InputError, NotFoundError, StoreError
+from faceledger.errors import (
+    ConflictError,
+    InputError,
+    NotFoundError,
+    StorageFullError,
+    StoreError,
+    StoreUnavailableError,
+)
 
 from ._common import (
     bulk_rows,
@@ -69,7 +76,19 @@ def pg_errors(what: str) -> Iterator[None]:
     except psycopg.errors.UniqueViolation as exc:
         raise ConflictError(f"{what}: {exc.diag.message_primary}") from None
     except psycopg.Error as exc:
-        raise StoreError(f"{what}: PostgreSQL error: {str(exc).strip()}") from None
+        raise store_error(what, exc) from None
+
+
+def store_error(what: str, exc: psycopg.Error) -> StoreError:
+    """The FaceLedger error for a psycopg error: a full disk and a lost connection get their own types."""
+    text = str(exc).strip()
+    if isinstance(exc, psycopg.errors.DiskFull) or exc.sqlstate in ("53100", "53200"):
+        return StorageFullError(f"{what}: the database server is out of disk space or memory; nothing of this "
+                                f"operation was written: free space and retry ({text})")
+    if isinstance(exc, psycopg.OperationalError) or (exc.sqlstate or "").startswith(("08", "57P")):
+        return StoreUnavailableError(f"{what}: the connection to PostgreSQL was lost; nothing of this operation "
+                                     f"was written: retry ({text})")
+    return StoreError(f"{what}: PostgreSQL error: {text}")
 
 
 def gallery_of(row: tuple) -> Gallery:

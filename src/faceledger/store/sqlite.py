@@ -218,7 +218,8 @@ class SqliteStore:
                     self._db.execute("COMMIT")
             except BaseException:
                 if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
+                    with db_errors("roll back"):  # SQLite may have rolled back already (disk full, I/O error)
+                        self._db.execute("ROLLBACK")
                 raise
             finally:
                 tx.closed, self._tx = True, None

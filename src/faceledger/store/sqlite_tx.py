@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from faceledger.errors import ConflictError, InputError, NotFoundError, StoreError
+from faceledger.errors import ConflictError, InputError, NotFoundError, StorageFullError, StoreError
 
 from ._common import (
     bulk_rows,
@@ -53,6 +53,10 @@ GALLERY_COLS = ("id, name, model_id, dimension, retention_days, thresholds, oper
                 "quality_gate, created_at, version")
 
 
+#: SQLite's primary result code for "database or disk is full".
+SQLITE_FULL = 13
+
+
 @contextmanager
 def db_errors(what: str) -> Iterator[None]:
     """Turn ``sqlite3`` errors into :class:`StoreError` (unique violations into :class:`ConflictError`)."""
@@ -61,6 +65,10 @@ def db_errors(what: str) -> Iterator[None]:
     except sqlite3.IntegrityError as exc:
         raise ConflictError(f"{what}: {exc}") from None
     except sqlite3.Error as exc:
+        if (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF == SQLITE_FULL:
+            raise StorageFullError(f"{what}: the disk holding the store is full (or the database reached "
+                                   "its size limit); nothing of this operation was written: free space and retry"
+                                   ) from None
         raise StoreError(f"{what}: SQLite error: {exc}") from None
 
 
