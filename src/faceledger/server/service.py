@@ -190,8 +190,9 @@ def sign_in_banner(service: Service, url: str) -> str:
     if service.first_admin_token:
         lines += ["", "  Admin API key (shown only now; keep it somewhere safe):", "",
                   f"      {service.first_admin_token}", "",
-                  f"  Sign in at {url} with it, or send it as 'Authorization: Bearer <key>'.",
-                  "  Then create a key for each person and role (Keys tab, or POST /v1/keys)."]
+                  f"  Sign in at {url}/#setup with it, or send it as 'Authorization: Bearer <key>'.",
+                  "  The page's Setup tab walks you through a key for each person and role, the policy and",
+                  "  identification (or POST /v1/keys). API reference: " + f"{url}/docs"]
     else:
         lines.append("  Sign in with an API key created earlier (start with --new-admin-key if the admin key is lost).")
     if not service.policy.identification.enabled:

@@ -3,7 +3,10 @@
 // service explains it (problem+json "detail" and "code").
 
 import { $, $$, ApiError, KEY, api, can, day, fmt, guarded, h, refusal, say, state } from "./api.js";
+import { loadAdmin, wireAdmin } from "./admin.js";
 import { wireDetect } from "./detect.js";
+import { clearRing, draw as drawRing, forget, keep, ring, wireRing } from "./ring.js";
+import { loadSetup, wireSetup } from "./setup.js";
 import { faceCrop } from "./faces.js";
 import { enrollChoices, offerEnrollFaces, offerIdentifyFaces, offerVerifyFaces } from "./pick.js";
 
@@ -12,38 +15,62 @@ async function signIn(token) {
   state.token = token;
   try { state.me = await api("GET", "/v1/me"); } catch (e) { state.token = null; throw e; }
   sessionStorage.setItem(KEY, token);
+  keep({ token, actor: state.me.actor, role: state.me.role, key_id: state.me.key_id });
   $("#who-text").textContent = `${state.me.actor} · ${state.me.role}`;
   $("#who").hidden = false;
   $("#tabs").hidden = false;
+  drawRing();
   // Show only what this role may do (the service refuses the rest anyway, and ledgers the refusal).
   $$("[data-ops]").forEach((el) => { el.hidden = !el.dataset.ops.split(" ").some((op) => state.me.operations.includes(op)); });
   $$(".purposes").forEach((sel) => sel.replaceChildren(...state.me.purposes.map((p) => h("option", { value: p }, p))));
-  $$("#identify-form .purposes option").forEach((o) => { if (o.value === "investigation") o.selected = true; });
+  $$("#identify-form .purposes option, #setup-auth-form .purposes option").forEach((o) => { if (o.value === "investigation") o.selected = true; });
   $$("#redact-purpose, .purposes-optional").forEach((sel) => sel.replaceChildren(h("option", { value: "" }, "none"),
     ...state.me.purposes.map((p) => h("option", { value: p }, p))));
   if (state.me.operations.includes("gallery_list")) await loadGalleries().catch(() => {});
-  show(defaultTab(state.me.operations));
+  const wanted = location.hash.slice(1);
+  const button = wanted && $(`#tabs button[data-tab="${CSS.escape(wanted)}"]`);
+  show(button && !button.hidden ? wanted : defaultTab(state.me.operations));
+}
+
+// Switch to another key held in the page; a key the service no longer accepts is dropped.
+async function switchTo(entry) {
+  const previous = state.token;
+  try {
+    await signIn(entry.token);
+  } catch (e) {
+    forget(entry.key_id);
+    if (previous) await signIn(previous).catch(() => signOut());
+    if (e instanceof ApiError) refusal("switch-msg", e);
+  }
 }
 
 function defaultTab(ops) {
   const order = [["verify", "verify"], ["enroll", "enroll"], ["identify", "identify"], ["review", "review"],
-    ["ledger_export", "ledger"], ["key_change", "admin"], ["redact", "redact"]];
+    ["ledger_export", "ledger"], ["key_change", "setup"], ["redact", "redact"]];
   for (const [op, tab] of order) if (ops.includes(op)) return tab;
   return "galleries";
 }
 
 function signOut() {
   sessionStorage.removeItem(KEY);
+  clearRing();
   state.token = null; state.me = null;
   $("#who").hidden = true; $("#tabs").hidden = true;
   show("signin");
+}
+
+// The key in use was revoked from this page: go on with another key held, or sign in again.
+async function keyGone() {
+  const next = ring()[0];
+  if (next) await switchTo(next);
+  else signOut();
 }
 
 function show(tab) {
   $$("main > section").forEach((s) => { s.hidden = s.id !== tab; });
   $$("#tabs button").forEach((b) => b.classList.toggle("active", b.dataset.tab === tab));
   const loaders = { galleries: [loadGalleries, "galleries-msg"], enroll: [loadConsents, "consent-msg"],
-    review: [loadLeads, "review-msg"], admin: [loadAdmin, "keys-msg"] };
+    review: [loadLeads, "review-msg"], admin: [loadAdmin, "keys-msg"], setup: [loadSetup, "setup-msg"] };
   if (loaders[tab]) {
     const [load, msg] = loaders[tab];
     load().catch((e) => { if (e instanceof ApiError) refusal(msg, e); });
@@ -375,83 +402,6 @@ async function onReport(ev) {
   });
 }
 
-// -- administration ---------------------------------------------------------------------------------------
-async function loadAdmin() {
-  const ops = state.me.operations;
-  if (ops.includes("key_change")) await loadKeys();
-  if (ops.includes("authorization_list")) await loadAuthorizations();
-}
-
-async function loadKeys() {
-  const keys = await api("GET", "/v1/keys");
-  $("#keys-table tbody").replaceChildren(...keys.map((k) => h("tr", {},
-    h("td", {}, h("code", {}, k.key_id)), h("td", {}, k.actor), h("td", {}, k.role), h("td", {}, k.label || ""),
-    h("td", {}, day(k.created_at)), h("td", {}, k.active ? "active" : `revoked ${day(k.revoked_at)}`),
-    h("td", {}, k.active ? h("button", { type: "button", class: "small danger", onclick: () => revokeKey(k.key_id) }, "Revoke") : ""))));
-}
-
-async function loadAuthorizations() {
-  const auths = await api("GET", "/v1/authorizations");
-  $("#auth-table tbody").replaceChildren(...auths.map((a) => h("tr", {},
-    h("td", {}, a.kind), h("td", {}, a.reference), h("td", {}, a.issuer), h("td", {}, a.galleries.join(", ")),
-    h("td", {}, a.purposes.join(", ")), h("td", {}, day(a.valid_until)), h("td", {}, a.revoked_at ? "revoked" : "valid"),
-    h("td", {}, a.revoked_at ? "" : h("button", { type: "button", class: "small danger", onclick: () => revokeAuth(a.id) }, "Revoke")))));
-}
-
-async function onCreateKey(ev) {
-  ev.preventDefault();
-  const f = new FormData(ev.target);
-  const body = { actor: f.get("actor"), role: f.get("role") };
-  if (f.get("label")) body.label = f.get("label");
-  await guarded("keys-msg", async () => {
-    const k = await api("POST", "/v1/keys", { json: body });
-    const box = $("#new-token");
-    box.replaceChildren(h("p", {}, `Key for ${k.actor} (${k.role}) — copy it now, it is not shown again:`),
-      h("code", { id: "new-token-value" }, k.token));
-    box.hidden = false;
-    say("keys-msg", "ok", `Key ${k.key_id} created (ledgered).`);
-    await loadKeys();
-  });
-}
-
-async function revokeKey(id) {
-  await guarded("keys-msg", async () => {
-    await api("POST", `/v1/keys/${encodeURIComponent(id)}/revoke`);
-    say("keys-msg", "ok", `Key ${id} revoked.`);
-    await loadKeys();
-  });
-}
-
-async function onAuthorization(ev) {
-  ev.preventDefault();
-  const f = new FormData(ev.target);
-  const list = (name) => String(f.get(name)).split(",").map((s) => s.trim()).filter(Boolean);
-  const body = { kind: f.get("kind"), reference: f.get("reference"), issuer: f.get("issuer"),
-    galleries: list("galleries"), purposes: list("purposes"), valid_days: Number(f.get("valid_days") || 30) };
-  await guarded("auth-msg", async () => {
-    const a = await api("POST", "/v1/authorizations", { json: body });
-    say("auth-msg", "ok", `Authorization ${a.reference} recorded, valid until ${day(a.valid_until)}.`);
-    await loadAuthorizations();
-  });
-}
-
-async function revokeAuth(id) {
-  await guarded("auth-msg", async () => {
-    await api("POST", `/v1/authorizations/${encodeURIComponent(id)}/revoke`);
-    say("auth-msg", "ok", "Authorization revoked.");
-    await loadAuthorizations();
-  });
-}
-
-async function retention(dry) {
-  if (!dry && !confirm("Erase every subject whose consent or retention period has ended?")) return;
-  await guarded("retention-msg", async () => {
-    const r = await api("POST", "/v1/retention/run", { json: { dry_run: dry } });
-    const items = r.purge.map((i) => `${i.gallery}/${i.subject_ref} (${i.reasons.join(", ")})`).join("; ");
-    say("retention-msg", "ok", `${dry ? "Would erase" : "Erased"} ${r.purge.length} subject(s), ${r.kept} kept. ${items}`);
-  });
-}
-
 // -- wiring -----------------------------------------------------------------------------------------------
 function wire() {
   $("#signin-form").addEventListener("submit", async (ev) => {
@@ -479,10 +429,10 @@ function wire() {
   $("#ledger-checkpoint").addEventListener("click", onCheckpoint);
   $("#ledger-export").addEventListener("click", onExport);
   $("#report-form").addEventListener("submit", onReport);
-  $("#key-form").addEventListener("submit", onCreateKey);
-  $("#auth-form").addEventListener("submit", onAuthorization);
-  $("#retention-dry").addEventListener("click", () => retention(true));
-  $("#retention-run").addEventListener("click", () => retention(false));
+  wireAdmin();
+  wireSetup(() => loadGalleries().catch(() => {}));
+  wireRing(switchTo);
+  window.addEventListener("faceledger:key-gone", keyGone);
   if (state.token) signIn(state.token).catch(() => signOut());
   else show("signin");
 }
