@@ -43,7 +43,6 @@ export async function loadSetup() {
   $("#setup-admin-note").textContent = admins.length > 1 ? `${admins.length} active admin keys.`
     : "This is the only active admin key: keep it safe. Revoking it (Admin tab) asks first; " +
       "`faceledger serve --new-admin-key` on the server makes a new one.";
-  say("setup-msg", "", "");
 }
 
 // Fill each role's actor field with a suggestion, or say who already holds a key in it.
@@ -80,9 +79,9 @@ async function onKeys(ev) {
       "All of them are also held in this page: switch between them with the key menu at the top."),
     h("table", { class: "table", id: "setup-token-table" }, h("tbody", {}, made.map((k) =>
       h("tr", {}, h("td", {}, `${k.actor} · ${k.role}`), h("td", {}, h("code", { class: "token-value" }, k.token)))))));
-    say("setup-msg", "ok", `${made.length} key(s) created (ledgered).`);
     ev.target.reset();
     await loadSetup();
+    say("setup-msg", "ok", `${made.length} key(s) created (ledgered).`);
   });
 }
 
@@ -91,10 +90,10 @@ async function onGallery(ev) {
   const name = new FormData(ev.target).get("name");
   await guarded("setup-msg", async () => {
     const g = await api("POST", "/v1/galleries", { json: { name } });
-    say("setup-msg", "ok", `Gallery ${g.name} created (model ${g.model_id}, ${g.operating_point}).`);
     ev.target.reset();
     if (afterGallery) await afterGallery();
     await loadSetup();
+    say("setup-msg", "ok", `Gallery ${g.name} created (model ${g.model_id}, ${g.operating_point}).`);
   });
 }
 
@@ -105,9 +104,9 @@ async function onAuthorization(ev) {
     galleries: [f.get("gallery")], purposes: [f.get("purpose")], valid_days: Number(f.get("valid_days") || 30) };
   await guarded("setup-msg", async () => {
     const a = await api("POST", "/v1/authorizations", { json: body });
-    say("setup-msg", "ok", `Authorization ${a.reference} recorded for ${a.galleries.join(", ")}, valid until ${day(a.valid_until)}.`);
     ev.target.reset();
     await loadSetup();
+    say("setup-msg", "ok", `Authorization ${a.reference} recorded for ${a.galleries.join(", ")}, valid until ${day(a.valid_until)}.`);
   });
 }
 
