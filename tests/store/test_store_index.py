@@ -115,11 +115,13 @@ def test_index_reads_float32_rows_only_for_the_re_score() -> None:
         fetched.extend(tids.tolist())
         return v[tids]
 
-    lean = GalleryIndex(128, AnnOptions(), exact=exact)
+    lean = GalleryIndex(128, AnnOptions(), exact=exact, float32_up_to=10_000)
     full = GalleryIndex(128, AnnOptions())
-    for index in (lean, full):
+    small = GalleryIndex(128, AnnOptions(), exact=exact)  # up to 100,000 templates: a float32 copy too
+    for index in (lean, full, small):
         index.add(np.arange(20_000), np.arange(20_000) // 2, v)  # two templates per subject
-    assert lean.nbytes < full.nbytes / 3
+    assert lean.nbytes < full.nbytes / 3 and small.nbytes == full.nbytes
+    assert small.search(probe[None, :], k=10) == full.search(probe[None, :], k=10) and not fetched
     got, ref = lean.search(probe[None, :], k=10)[0], full.search(probe[None, :], k=10)[0]
     assert got == ref
     best: dict[int, float] = {}

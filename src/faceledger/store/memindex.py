@@ -59,19 +59,22 @@ class AnnOptions:
 class GalleryIndex:
     """Templates of one gallery in memory; thread-safe.
 
-    ``exact(template_ids)`` returns their float32 rows (in that order) for the re-score;
-    ``None`` keeps a float32 copy in the index (four more bytes per dimension).
+    ``exact(template_ids)`` returns their float32 rows (in that order) for the re-score.
+    The index also keeps a float32 copy of the rows (four more bytes per dimension, no
+    database read per search) while it holds at most ``float32_up_to`` templates, and
+    always without ``exact``.
     """
 
     def __init__(self, dimension: int, options: AnnOptions, version: int = 0,
-                 exact: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
+                 exact: Callable[[np.ndarray], np.ndarray] | None = None, float32_up_to: int = 100_000) -> None:
         self.dimension = dimension
         self.options = options
         self.version = version  # the gallery's change counter this index reflects
         self._lock = threading.RLock()
         self._exact = exact
+        self._float32_up_to = float32_up_to if exact is not None else None
         self._codes = np.zeros((0, dimension), np.int8)
-        self._vecs = None if exact is not None else np.zeros((0, dimension), np.float32)
+        self._vecs: np.ndarray | None = np.zeros((0, dimension), np.float32)
         self._tids = np.zeros(0, np.int64)
         self._sids = np.zeros(0, np.int64)
         self._n = 0
@@ -145,6 +148,8 @@ class GalleryIndex:
                 self._vecs[self._n:end] = vecs
             self._row.add(tids, np.arange(self._n, end))
             self._n = end
+            if self._float32_up_to is not None and end > self._float32_up_to:
+                self._vecs = None  # large: re-score from the store instead (a quarter of the memory)
             if self._ann is not None:
                 self._ann.add(tids, vecs)
             if self._building is not None:
