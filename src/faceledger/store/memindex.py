@@ -74,6 +74,7 @@ class GalleryIndex:
         self._exact = exact
         self._float32_up_to = float32_up_to if exact is not None else None
         self._codes = np.zeros((0, dimension), np.int8)
+        self._resid = np.zeros(0, np.float32)  # each row's |x - x8|
         self._vecs: np.ndarray | None = np.zeros((0, dimension), np.float32)
         self._tids = np.zeros(0, np.int64)
         self._sids = np.zeros(0, np.int64)
@@ -94,7 +95,7 @@ class GalleryIndex:
     @property
     def nbytes(self) -> int:
         """Bytes of the arrays held (codes, ids, residual bound; a float32 copy if kept)."""
-        held = self._codes.nbytes + self._tids.nbytes + self._sids.nbytes
+        held = self._codes.nbytes + self._tids.nbytes + self._sids.nbytes + self._resid.nbytes
         return held + (0 if self._vecs is None else self._vecs.nbytes)
 
     @property
@@ -144,6 +145,7 @@ class GalleryIndex:
             self._grow(self._n + len(tids))
             end = self._n + len(tids)
             self._codes[self._n:end], self._tids[self._n:end], self._sids[self._n:end] = codes, tids, sids
+            self._resid[self._n:end] = residual
             if self._vecs is not None:
                 self._vecs[self._n:end] = vecs
             self._row.add(tids, np.arange(self._n, end))
@@ -165,7 +167,7 @@ class GalleryIndex:
                 self._wide.pop(t, None)
                 i, last = self._row.pop(t), self._n - 1
                 if i != last:
-                    for a in (self._codes, self._tids, self._sids, self._vecs):
+                    for a in (self._codes, self._tids, self._sids, self._resid, self._vecs):
                         if a is not None:
                             a[i] = a[last]
                     self._row.set(int(self._tids[i]), i)
@@ -190,6 +192,7 @@ class GalleryIndex:
             b[:n] = a[:n]
             return b
         self._codes, self._tids, self._sids = grown(self._codes), grown(self._tids), grown(self._sids)
+        self._resid = grown(self._resid)
         if self._vecs is not None:
             self._vecs = grown(self._vecs)
 
@@ -280,7 +283,10 @@ class GalleryIndex:
             w_rows = self._row.rows(np.fromiter(self._wide, np.int64, len(self._wide)))
             wide = (w_rows, q_norm * np.array(list(self._wide.values())) + q_residual * self._max_norm)
 
+        def row_bound(rows: np.ndarray) -> np.ndarray:
+            return q_norm * self._resid[rows] + q_residual * self._max_norm
+
         def from_scan(m: int) -> tuple[np.ndarray, np.ndarray]:
-            rows, scores = exact_top(approx, m, bound, rescore, wide)
+            rows, scores = exact_top(approx, m, bound, rescore, wide, row_bound)
             return self._tids[rows], scores
         return from_scan

@@ -103,13 +103,15 @@ def top_rows(approx: np.ndarray, c: int) -> np.ndarray:
 
 
 def exact_top(approx: np.ndarray, m: int, bound: float, rescore: Callable[[np.ndarray], np.ndarray],
-              wide: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+              wide: tuple[np.ndarray, np.ndarray] | None = None,
+              row_bound: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The rows of the ``m`` best exact scores, best first, and those scores.
 
     ``approx``: int8 scores (units of ``1 / SCALE**2``); ``bound``: the most an int8
     score can differ from the exact one (cosine units) for every row but the ``wide``
-    ones, given as ``(rows, their own bounds)``; ``rescore(rows)``: exact float32 scores
-    of ``rows``. Ties are broken by row order.
+    ones, given as ``(rows, their own bounds)``; ``row_bound(rows)``, if given, the
+    (smaller) bounds of particular rows, to re-score fewer; ``rescore(rows)``: exact
+    float32 scores of ``rows``. Ties are broken by row order.
     """
     n = len(approx)
     rows = top_rows(approx, min(n, max(m, RESCORE)))
@@ -118,6 +120,8 @@ def exact_top(approx: np.ndarray, m: int, bound: float, rescore: Callable[[np.nd
         s_m = np.partition(exact, len(exact) - m)[len(exact) - m] if m <= len(exact) else -np.inf
         floor = (s_m - bound - FLOAT_SLACK) * SCALE * SCALE
         extra = np.flatnonzero(approx >= floor)
+        if row_bound is not None and len(extra):
+            extra = extra[approx[extra] >= (s_m - row_bound(extra) - FLOAT_SLACK) * SCALE * SCALE]
         if wide is not None and len(wide[0]):
             w_rows, w_bounds = wide
             near = approx[w_rows] >= (s_m - w_bounds - FLOAT_SLACK) * SCALE * SCALE
