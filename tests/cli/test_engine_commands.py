@@ -17,11 +17,14 @@ POLICY = """
 allowed = ["access_control", "investigation"]
 [identification]
 enabled = true
+[operators]
+root = ["admin", "enroller", "investigator", "reviewer", "auditor"]
 """
 
 
-def fl(role: str, *args: object, actor: str | None = None):
-    return runner.invoke(app, ["--actor", actor or role + "-1", "--role", role, *[str(a) for a in args]])
+def fl(role: str, *args: object, env: dict[str, str] | None = None):
+    """The CLI as the OS user running the tests (root), in ``role``."""
+    return runner.invoke(app, ["--role", role, *[str(a) for a in args]], env=env)
 
 
 def test_full_workflow(lfw: Path, data_dir: Path, tmp_path: Path):
@@ -56,8 +59,25 @@ def test_full_workflow(lfw: Path, data_dir: Path, tmp_path: Path):
     assert [x["id"] for x in pending] == [lead]
     r = fl("investigator", "review", "decide", lead, "confirmed", "--rationale", "mine", "--subject", "aaron")
     assert r.exit_code == 6
+    # the searcher (OS user root) holds the reviewer role too, but may not review their own lead ...
     r = fl("reviewer", "review", "decide", lead, "confirmed", "--rationale", "ears", "--subject", "aaron")
+    assert r.exit_code == 6 and "self_review" in r.output
+    # ... and cannot get around it by typing another name
+    r = runner.invoke(app, ["--actor", "someone-else", "--role", "reviewer", "review", "decide", lead, "confirmed",
+                            "--rationale", "ears", "--subject", "aaron"])
+    assert r.exit_code == 6 and "is refused: this command acts as 'root'" in r.output
+    # another person reviews: here with their own API key (the ledger names the key and the OS user)
+    created = fl("admin", "key", "create", "rita", "reviewer", "--json")
+    assert created.exit_code == 0, created.output
+    rita = json.loads(created.output)
+    r = fl("reviewer", "review", "decide", lead, "confirmed", "--rationale", "ears", "--subject", "aaron",
+           env={"FACELEDGER_API_KEY": rita["token"]})
     assert r.exit_code == 0 and "confirmed" in r.output
+    entries = ledger_entries(data_dir)
+    reviews = [(e.actor, e.credential, e.outcome) for e in entries if e.operation == "review"]
+    assert reviews == [("root", "os:root", "refused"), ("root", "os:root", "refused"),
+                       ("rita", f"key:{rita['key_id']} os:root", "ok")]
+    assert {e.credential for e in entries if e.operation == "identify"} == {"os:root"}
 
     assert fl("auditor", "ledger", "verify").exit_code == 0
     report = fl("auditor", "report", "usage", "--json")
@@ -84,9 +104,20 @@ def test_full_workflow(lfw: Path, data_dir: Path, tmp_path: Path):
     assert broken.exit_code == 1 and "NOT intact" in broken.output and "5" in broken.output
 
 
-def test_role_is_required_for_governance_commands():
+def ledger_entries(data_dir: Path):
+    from faceledger.governance.ledger import LedgerEntry
+    from faceledger.store import open_store
+
+    store = open_store(f"sqlite:///{data_dir / 'faceledger.db'}")
+    try:
+        return [LedgerEntry.from_row(r) for r in store.iter_ledger()]
+    finally:
+        store.close()
+
+
+def test_role_is_required_for_governance_commands_when_several_are_held():
     r = runner.invoke(app, ["gallery", "list"])
-    assert r.exit_code == 2 and "role" in r.output
+    assert r.exit_code == 2 and "several roles" in r.output and "--role" in r.output
 
 
 def test_unknown_gallery_and_role(lfw: Path):
@@ -109,8 +140,7 @@ def test_gallery_set_model_needs_yes_then_empties_the_gallery(lfw: Path, data_di
     assert fl("enroller", "enroll", "staff", "aaron", a1).exit_code == 0
     r = fl("admin", "--backend", "dlib", "gallery", "set-model", "staff")
     assert r.exit_code == 2 and "--yes" in r.output
-    r = runner.invoke(app, ["--actor", "admin-1", "--role", "admin", "--backend", "dlib",
-                            "gallery", "set-model", "staff", "--yes"])
+    r = runner.invoke(app, ["--role", "admin", "--backend", "dlib", "gallery", "set-model", "staff", "--yes"])
     assert r.exit_code == 0, r.output
     assert "1 template(s) deleted" in " ".join(r.output.split())
     r = fl("admin", "gallery", "show", "staff")

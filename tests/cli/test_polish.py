@@ -18,7 +18,7 @@ runner = CliRunner()
 
 
 def fl(role: str, *args: object):
-    return runner.invoke(app, ["--actor", role + "-1", "--role", role, *[str(a) for a in args]])
+    return runner.invoke(app, ["--role", role, *[str(a) for a in args]])
 
 
 def test_piped_tables_are_not_clipped_to_80_columns(groups: Path):

@@ -132,7 +132,7 @@ def test_test_pairs_returns_raw_scores_and_stores_nothing(testdata: Path, tmp_pa
     store = tmp_path / "store" / "fl.db"
     store.parent.mkdir()
     before = sorted(p for p in tmp_path.rglob("*") if "store" not in p.parts)
-    res = runner.invoke(app, ["--store", f"sqlite:///{store}", "--actor", "lab", "test-pairs",
+    res = runner.invoke(app, ["--store", f"sqlite:///{store}", "test-pairs",
                               str(tmp_path / "pairs.csv"), "--json"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
@@ -143,13 +143,16 @@ def test_test_pairs_returns_raw_scores_and_stores_nothing(testdata: Path, tmp_pa
     assert [x["match"] for x in out["results"]] == [x["score"] >= out["threshold"] for x in out["results"]]
     assert sorted(p for p in tmp_path.rglob("*") if "store" not in p.parts) == before
     # The only trace is one ledger entry: who ran a test, how many comparisons; no photo digests.
+    from faceledger.config import current_os_user
     from faceledger.governance.ledger import LedgerEntry
     from faceledger.store import open_store
 
     with_store = open_store(f"sqlite:///{store}")
     (entry,) = [LedgerEntry.from_row(r) for r in with_store.iter_ledger()]
     with_store.close()
-    assert (entry.operation, entry.actor, entry.role) == ("independent_test", "lab", "auditor")
+    me = current_os_user().name  # the CLI acts as the OS user running it (owner of the store's directory)
+    assert (entry.operation, entry.actor, entry.role, entry.credential) == ("independent_test", me, "auditor",
+                                                                            f"os:{me}")
     assert entry.result["comparisons"] == 2 and entry.inputs == {}
 
 

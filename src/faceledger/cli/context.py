@@ -1,8 +1,14 @@
-"""Global CLI options (store, policy, actor, role) and building the Engine from them."""
+"""Global CLI options (store, policy, role, backend) and who is acting: the Engine decides.
+
+The CLI acts as the operating-system user who runs it, in a role that user holds under
+the deployment's policy (``[operators]``; see :mod:`faceledger.engine.identity` for the
+bootstrap rule of a fresh data directory) — or, when ``FACELEDGER_API_KEY`` is set, as
+that key's actor in the key's role. ``--role`` only chooses among the roles held;
+``--actor`` is refused unless it names who is acting anyway.
+"""
 
 from __future__ import annotations
 
-import getpass
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,8 +16,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from faceledger.cli.render import fail
-from faceledger.errors import FaceLedgerError
+from faceledger import config
+from faceledger.cli.render import err_console, fail
+from faceledger.errors import FaceLedgerError, PermissionDeniedError
 
 __all__ = ["Settings", "engine_of", "global_options"]
 
@@ -20,10 +27,10 @@ __all__ = ["Settings", "engine_of", "global_options"]
 class Settings:
     store: str | None
     policy: Path | None
-    actor: str
+    actor: str | None
     role: str | None
     backend: str
-    _engine: object | None = None
+    engine: object | None = None  # built once per invocation
 
 
 def global_options(
@@ -37,37 +44,51 @@ def global_options(
         help="Deployment policy (TOML). Default: policy.toml in the data directory if present, else the safe default.",
     )] = None,
     actor: Annotated[Optional[str], typer.Option(
-        envvar="FACELEDGER_ACTOR", help="Who is acting (recorded in the ledger). Default: your user name.")] = None,
+        envvar="FACELEDGER_ACTOR", hidden=True,
+        help="Refused unless it names who is acting: the CLI acts as your OS user (or FACELEDGER_API_KEY's actor).",
+    )] = None,
     role: Annotated[Optional[str], typer.Option(
         envvar="FACELEDGER_ROLE",
-        help="Role to act in: admin, enroller, verifier, investigator, reviewer or auditor.")] = None,
+        help="Which of the roles you hold to act in (admin, enroller, verifier, investigator, reviewer, auditor); "
+             "the roles you hold come from the policy's [operators] table or FACELEDGER_API_KEY.")] = None,
     backend: Annotated[str, typer.Option("--backend", "-b", envvar="FACELEDGER_BACKEND",
                                          help="Model backend (see `faceledger models`).")] = "yunet-sface",
 ) -> None:
     """FaceLedger: face detection, verification and identification, accountable by construction."""
-    ctx.obj = Settings(store, policy, actor or getpass.getuser(), role, backend)
+    ctx.obj = Settings(store, policy, actor, role, backend)
+
+
+def settings_of(ctx: typer.Context) -> Settings:
+    return ctx.obj if isinstance(ctx.obj, Settings) else Settings(None, None, None, None, "yunet-sface")
 
 
 def engine_of(ctx: typer.Context, default_role: str | None = None):  # noqa: ANN201 - Engine, imported lazily
-    """The Engine and Actor for this invocation (built once; errors become exit codes)."""
-    from faceledger.engine import Actor, Engine
-    from faceledger.store import data_dir
+    """The Engine (built once) and the Actor this invocation acts as; errors become exit codes."""
+    from faceledger.engine import Engine
 
-    s: Settings = ctx.obj if isinstance(ctx.obj, Settings) else Settings(None, None, getpass.getuser(), None,
-                                                                          "yunet-sface")
-    role = s.role or default_role
+    s = settings_of(ctx)
     try:
-        if role is None:
-            raise typer.BadParameter("say which role you act in: --role (or FACELEDGER_ROLE)")
-        actor = Actor(s.actor, role, credential=f"os:{getpass.getuser()}")
-        if s._engine is None:
-            policy = s.policy
-            if policy is None and (data_dir() / "policy.toml").is_file():
-                policy = data_dir() / "policy.toml"
+        directory = config.data_dir()
+        if s.engine is None:
             if s.store is None:
-                data_dir().mkdir(parents=True, exist_ok=True)
-                os.chmod(data_dir(), 0o700)
-            s._engine = Engine.open(s.store, policy=policy, recognizer=s.backend)
-        return s._engine, actor
+                config.ensure_data_dir(directory)
+            s.engine = Engine.open(s.store, policy=config.policy_file(s.policy, directory), recognizer=s.backend)
+        engine = s.engine
+        user = config.current_os_user()
+        token = os.environ.get(config.API_KEY_ENV, "").strip()
+        if token:
+            actor = engine.key_holder(token, s.role, via=user)
+        else:
+            actor = engine.operator(user, s.role, default_role=default_role,
+                                    owner_uid=config.store_owner_uid(s.store))
+        if s.actor is not None and s.actor != actor.id:
+            raise PermissionDeniedError(
+                f"--actor/FACELEDGER_ACTOR {s.actor!r} is refused: this command acts as '{actor.id}' "
+                f"({actor.credential}); to act as someone else, run it as them or with their API key "
+                f"in {config.API_KEY_ENV}", reason="impersonation")
+        return engine, actor
     except FaceLedgerError as exc:
-        raise fail(exc) from None
+        stop = fail(exc)
+        if exc.details.get("field") == "role":
+            err_console.print("choose one with --role ROLE (or FACELEDGER_ROLE)")
+        raise stop from None

@@ -5,8 +5,7 @@ options, calls the Engine, and renders; every rule lives in the Engine."""
 from __future__ import annotations
 
 import json
-import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -16,6 +15,7 @@ from rich.table import Table
 from faceledger.cli.context import engine_of
 from faceledger.cli.render import EXIT_CODES, console, escape, fail, print_json, to_jsonable
 from faceledger.errors import FaceLedgerError
+from faceledger.records import AuthorizationRequest, ConsentRequest, parse_time
 
 gallery_app = typer.Typer(help="Create, list, show and delete galleries.", no_args_is_help=True)
 subject_app = typer.Typer(help="List, export (data-subject access) and erase subjects.", no_args_is_help=True)
@@ -28,17 +28,6 @@ retention_app = typer.Typer(help="Purge what consent or retention no longer cove
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 Purpose = Annotated[str, typer.Option(help="Declared purpose (must be allowed by the policy).")]
-
-
-def when(text: Optional[str], default: datetime) -> datetime:
-    """Parse an ISO-8601 date or time (UTC if no zone given)."""
-    if text is None:
-        return default
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise typer.BadParameter(f"not an ISO-8601 date or time: {text!r}") from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def run(ctx: typer.Context, call, default_role: Optional[str] = None):  # noqa: ANN001, ANN201
@@ -73,7 +62,7 @@ def gallery_create(
 def gallery_list(ctx: typer.Context, json_out: JsonOpt = False) -> None:
     """List galleries with their model and counts."""
     def call(e, a):  # noqa: ANN001, ANN202
-        return [(g, e.store.gallery_stats(g.name)) for g in e.list_galleries(a)]
+        return [(g, e.gallery_stats(a, g.name)) for g in e.list_galleries(a)]
     rows = run(ctx, call)
     if json_out:
         print_json([{**to_jsonable(g), "subjects": s.subjects, "templates": s.templates} for g, s in rows])
@@ -89,10 +78,7 @@ def gallery_list(ctx: typer.Context, json_out: JsonOpt = False) -> None:
 def gallery_show(ctx: typer.Context, name: str) -> None:
     """Show one gallery's settings and counts as JSON."""
     def call(e, a):  # noqa: ANN001, ANN202
-        g = next((g for g in e.list_galleries(a) if g.name == name), None)
-        if g is None:
-            e.store.get_gallery(name)  # raises NotFoundError
-        return g, e.store.gallery_stats(name)
+        return e.gallery(a, name), e.gallery_stats(a, name)
     g, stats = run(ctx, call)
     print_json({**to_jsonable(g), "subjects": stats.subjects, "templates": stats.templates})
 
@@ -132,20 +118,16 @@ def consent_record(
     method: Annotated[str, typer.Option(help="signed_form, e_signature or recorded_verbal.")],
     valid_days: Annotated[int, typer.Option(help="Days until the consent expires.")] = 365,
     legal_basis: Annotated[str, typer.Option(help="explicit_consent (default) or another basis.")] = "explicit_consent",
-    given_at: Annotated[Optional[str], typer.Option(help="When it was given (ISO-8601; default now).")] = None,
+    given_at: Annotated[Optional[str], typer.Option(
+        help="When it was given (ISO-8601 with a zone, e.g. 2026-05-01T09:00Z; default now).")] = None,
     collected_by: Annotated[Optional[str], typer.Option(help="Who collected it (default: the actor).")] = None,
     consent_id: Annotated[Optional[str], typer.Option(help="Your id for the record (default: generated).")] = None,
 ) -> None:
     """Record a subject's consent (required before enrollment)."""
-    from faceledger.governance.consent import ConsentRecord
-
-    def call(e, a):  # noqa: ANN001, ANN202
-        at = when(given_at, e.now())
-        return e.record_consent(a, ConsentRecord(
-            id=consent_id or uuid.uuid4().hex, gallery=gallery, subject_ref=subject, notice_version=notice_version,
-            purpose=purpose, method=method, given_at=at, collected_by=collected_by or a.id,
-            expires_at=at + timedelta(days=valid_days), legal_basis=legal_basis))
-    record = run(ctx, call, "enroller")
+    request = ConsentRequest(gallery=gallery, subject_ref=subject, purpose=purpose, notice_version=notice_version,
+                             method=method, legal_basis=legal_basis, given_at=given_at, valid_days=valid_days,
+                             collected_by=collected_by, id=consent_id)
+    record = run(ctx, lambda e, a: e.record_consent(a, request), "enroller")
     console.print(f"consent {record.id} recorded for {subject} in {gallery}, expires {record.expires_at:%Y-%m-%d}")
 
 
@@ -293,19 +275,13 @@ def auth_record(
     gallery: Annotated[list[str], typer.Option(help="Gallery in scope (repeat).")],
     purpose: Annotated[list[str], typer.Option(help="Purpose in scope (repeat).")],
     valid_days: Annotated[int, typer.Option(help="Days of validity from --valid-from.")] = 30,
-    valid_from: Annotated[Optional[str], typer.Option(help="Start (ISO-8601; default now).")] = None,
+    valid_from: Annotated[Optional[str], typer.Option(help="Start (ISO-8601 with a zone; default now).")] = None,
     live_allowed: Annotated[bool, typer.Option(help="Allow searches on live streams.")] = False,
 ) -> None:
     """Record an authorization that allows 1:N identification."""
-    from faceledger.governance.authorization import Authorization
-
-    def call(e, a):  # noqa: ANN001, ANN202
-        start = when(valid_from, e.now())
-        return e.record_authorization(a, Authorization(
-            id=uuid.uuid4().hex, kind=kind, reference=reference, issuer=issuer, galleries=frozenset(gallery),
-            purposes=frozenset(purpose), valid_from=start, valid_until=start + timedelta(days=valid_days),
-            recorded_by=a.id, live_allowed=live_allowed))
-    auth = run(ctx, call, "admin")
+    request = AuthorizationRequest(kind=kind, reference=reference, issuer=issuer, galleries=gallery, purposes=purpose,
+                                   valid_from=valid_from, valid_days=valid_days, live_allowed=live_allowed)
+    auth = run(ctx, lambda e, a: e.record_authorization(a, request), "admin")
     console.print(f"authorization {auth.id} recorded ({auth.kind.value} {auth.reference}), "
                   f"valid until {auth.valid_until:%Y-%m-%d %H:%M} UTC")
 
@@ -422,14 +398,15 @@ def ledger_checkpoint(
 @report_app.command("usage")
 def report_usage(
     ctx: typer.Context,
-    start: Annotated[Optional[str], typer.Option("--from", help="Start (ISO-8601; default a year ago).")] = None,
-    end: Annotated[Optional[str], typer.Option("--to", help="End (ISO-8601; default now).")] = None,
+    start: Annotated[Optional[str], typer.Option(
+        "--from", help="Start (ISO-8601 with a zone; default a year ago).")] = None,
+    end: Annotated[Optional[str], typer.Option("--to", help="End (ISO-8601 with a zone; default now).")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Operations by purpose, actor, authorization and outcome; refusals, erasures, reviews."""
     def call(e, a):  # noqa: ANN001, ANN202
-        stop = when(end, e.now())
-        return e.usage_report(a, when(start, stop - timedelta(days=365)), stop)
+        stop = parse_time(end, "--to", e.now())
+        return e.usage_report(a, parse_time(start, "--from", stop - timedelta(days=365)), stop)
     report = run(ctx, call, "auditor")
     typer.echo(report.to_json() if json_out else report.to_markdown())
 

@@ -104,7 +104,7 @@ def test_pairs_command(
 
     engine, actor = engine_of(ctx, "auditor")
     if backend is not None:
-        engine._recognizer = backend  # noqa: SLF001 - a backend name, loaded on first use
+        engine = engine.sharing_store(backend)  # a backend name, loaded on first use
     try:
         pairs = _read_pairs_csv(pairs_csv)
         result = engine.independent_test(actor, pairs, operating_point=operating_point)

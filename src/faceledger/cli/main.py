@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import typer
 
-from faceledger.cli import core_commands, engine_commands, evaluate_commands, redact_commands, serve_command
+from faceledger.cli import (
+    core_commands,
+    engine_commands,
+    evaluate_commands,
+    key_commands,
+    redact_commands,
+    serve_command,
+)
 from faceledger.cli.context import global_options
 
 app = typer.Typer(
@@ -17,6 +24,7 @@ app = typer.Typer(
 )
 core_commands.register(app)
 engine_commands.register(app)
+key_commands.register(app)
 evaluate_commands.register(app)
 serve_command.register(app)
 redact_commands.register(app)

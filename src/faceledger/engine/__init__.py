@@ -8,12 +8,19 @@ the HTTP service only ever call an Engine, so none of them can skip a rule.
 
 >>> engine = Engine.open()                          # data dir, SQLite store, policy file
 >>> clerk = Actor("clerk-7", "enroller")
->>> engine.record_consent(clerk, ConsentRecord(...))
+>>> engine.record_consent(clerk, ConsentRequest("staff", "emp-0042", "access_control", "v3", "signed_form"))
 >>> engine.enroll(clerk, "staff", "emp-0042", ["id.jpg"], purpose="access_control")
+
+Adapters do not build actors themselves: :meth:`Engine.operator` (an OS user, by the
+policy's ``[operators]``) and :meth:`Engine.key_holder` (an API key) return them, with
+the credential the ledger records. The value types callers need are in
+:mod:`faceledger.records`; paths and settings in :mod:`faceledger.config`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 from faceledger.governance.policy import Policy, load_policy
@@ -21,13 +28,18 @@ from faceledger.recognizer import Recognizer
 
 from .galleries import DEFAULT_QUALITY_GATE, GalleryOps, gate_problem
 from .identification import IdentifyOps
+from .identity import IdentityOps
+from .keys import SERVICE_ACTOR, ApiKey, KeyOps
 from .oversight import OversightOps
 from .photos import PhotoOps, RedactedPhoto
+from .replays import ReplayOps
 from .results import Actor, EnrollResult, FaceCandidates, IdentifyResult, LeadCandidateView
 
 __all__ = [
     "DEFAULT_QUALITY_GATE",
+    "SERVICE_ACTOR",
     "Actor",
+    "ApiKey",
     "EnrollResult",
     "Engine",
     "FaceCandidates",
@@ -38,8 +50,19 @@ __all__ = [
 ]
 
 
-class Engine(PhotoOps, GalleryOps, IdentifyOps, OversightOps):
+class Engine(PhotoOps, GalleryOps, IdentifyOps, OversightOps, KeyOps, IdentityOps, ReplayOps):
     """Models + store + policy, with every rule applied (see the module docstring)."""
+
+    def sharing_store(self, recognizer: Recognizer | str | None = None, *,
+                      clock: Callable[[], datetime] | None = None) -> Engine:
+        """Another engine on this one's store and policy, with its own ``recognizer`` (e.g. one per
+        model worker of a service) and optionally another ``clock``; closing either closes the store."""
+        return Engine(self.store, recognizer=recognizer, policy=self.policy, clock=clock or self.clock)
+
+    def status(self) -> dict[str, object]:
+        """What a readiness check reports: the ledger's last ``seq`` and the store backend (raises
+        if the store cannot be read)."""
+        return {"ledger_seq": self.store.ledger_head().seq, "store": self.store.backend}
 
     @classmethod
     def open(

@@ -13,6 +13,7 @@ from faceledger.errors import (
     FaceSelectionError,
     NotFoundError,
 )
+from faceledger.governance.builders import ConsentRequest, check_subject_ref
 from faceledger.governance.consent import (
     ConsentRecord,
     consent_from_dict,
@@ -27,10 +28,11 @@ from faceledger.governance.retention import RetentionPlan, SubjectInfo, plan_ret
 from faceledger.governance.roles import Operation
 from faceledger.media.image import ImageSource
 from faceledger.recognizer import FaceChoice, choose_face
-from faceledger.store.base import Gallery, GallerySettings, NewTemplate, Subject
+from faceledger.store.base import Gallery, GallerySettings, GalleryStats, NewTemplate, Subject
 from faceledger.types import Face
 
 from ._base import EngineBase, Op
+from .replays import purge_answers
 from .results import Actor, EnrollResult
 
 __all__ = ["DEFAULT_QUALITY_GATE", "GalleryOps"]
@@ -81,10 +83,12 @@ class GalleryOps(EngineBase):
         op = Op(actor, Operation.GALLERY_DELETE, gallery=name)
         with self._guard(op):
             self._permit(op)
+            refs = [s.external_ref for s in self.store.list_subjects(name)] if erase_subjects else []
             with self.store.transaction() as tx:
                 count = self.store.gallery_stats(name).subjects
                 tx.delete_gallery(name, cascade=erase_subjects)
-                self._commit(tx, op, {"subjects_erased": count})
+                purged = purge_answers(tx, refs)
+                self._commit(tx, op, {"subjects_erased": count, "replays_purged": purged})
         return count
 
     def change_gallery_model(self, actor: Actor, name: str) -> tuple[Gallery, int]:
@@ -120,6 +124,20 @@ class GalleryOps(EngineBase):
             self._permit(op)
             return self.store.list_galleries()
 
+    def gallery(self, actor: Actor, name: str) -> Gallery:
+        """One gallery's settings (:class:`NotFoundError` if there is none of that name)."""
+        op = Op(actor, Operation.GALLERY_LIST, gallery=name)
+        with self._guard(op):
+            self._permit(op)
+            return self.store.get_gallery(name)
+
+    def gallery_stats(self, actor: Actor, name: str) -> GalleryStats:
+        """How many subjects and templates a gallery holds."""
+        op = Op(actor, Operation.GALLERY_LIST, gallery=name)
+        with self._guard(op):
+            self._permit(op)
+            return self.store.gallery_stats(name)
+
     def list_subjects(self, actor: Actor, gallery: str) -> list[Subject]:
         op = Op(actor, Operation.SUBJECT_LIST, gallery=gallery)
         with self._guard(op):
@@ -127,12 +145,17 @@ class GalleryOps(EngineBase):
             return self.store.list_subjects(gallery)
 
     # -- consent --------------------------------------------------------------------
-    def record_consent(self, actor: Actor, record: ConsentRecord) -> ConsentRecord:
-        """Store a consent record (validated against the clock and the policy's legal bases)."""
-        op = Op(actor, Operation.CONSENT_RECORD, gallery=record.gallery, subject_ref=record.subject_ref,
+    def record_consent(self, actor: Actor, record: ConsentRecord | ConsentRequest) -> ConsentRecord:
+        """Store a consent: a :class:`ConsentRequest` (built here with the engine's clock and the
+        actor as defaults) or a ready :class:`ConsentRecord`; validated against the clock, the
+        policy's purposes and legal bases, and the rules for subject references."""
+        op = Op(actor, Operation.CONSENT_RECORD, gallery=record.gallery, subject_ref=_loggable(record.subject_ref),
                 purpose=record.purpose)
         with self._guard(op):
             self._permit(op)
+            if isinstance(record, ConsentRequest):
+                record = record.build(self.now(), actor.id)
+            check_subject_ref(record.subject_ref)
             check_purpose(self.policy, record.purpose)
             validate_new_consent(record, self.now(), self.policy.legal_bases)
             with self.store.transaction() as tx:
@@ -184,9 +207,10 @@ class GalleryOps(EngineBase):
         ``face`` chooses the face of every photo, or (a list) of each photo in turn; a photo
         with several faces and none chosen is refused, its rejection listing the faces' boxes.
         Re-enrolling a photo already stored for the subject adds nothing."""
-        op = Op(actor, Operation.ENROLL, gallery=gallery, subject_ref=subject_ref, purpose=purpose)
+        op = Op(actor, Operation.ENROLL, gallery=gallery, subject_ref=_loggable(subject_ref), purpose=purpose)
         with self._guard(op):
             self._permit(op)
+            check_subject_ref(subject_ref)
             op.purpose = check_purpose(self.policy, purpose)
             g = self.store.get_gallery(gallery)
             self._check_model(g)
@@ -254,9 +278,10 @@ class GalleryOps(EngineBase):
         subject = tx.find_subject(gallery, subject_ref)
         count = subject.template_count
         tx.remove_subject(subject.id)
+        purged = purge_answers(tx, [subject_ref])
         op = Op(actor, Operation.ERASE, gallery=gallery, subject_ref=subject_ref)
         self._commit(tx, op, {"reason": reason, "subject_id": subject.id, "templates_erased": count,
-                              "data_key_destroyed": True})
+                              "data_key_destroyed": True, "replays_purged": purged})
         return count
 
     def run_retention(self, actor: Actor, *, dry_run: bool = False) -> RetentionPlan:
@@ -333,6 +358,15 @@ def _refuse_existing(tx: Any, consent_id: str) -> None:
     except NotFoundError:
         return
     raise ConflictError(f"consent record '{consent_id}' already exists; record a new one with another id")
+
+
+def _loggable(subject_ref: object) -> str | None:
+    """``subject_ref`` for a ledger entry, or None when it is not a valid reference (the refusal's
+    message quotes it, escaped): invisible or control characters never reach the ledger's fields."""
+    try:
+        return check_subject_ref(subject_ref)
+    except FaceLedgerError:
+        return None
 
 
 def _subject_id(tx: Any, gallery: str, subject_ref: str) -> int | None:

@@ -18,9 +18,10 @@ from faceledger.governance.authorization import (
     check_identification,
     revoke,
 )
+from faceledger.governance.builders import AuthorizationRequest, check_names
 from faceledger.governance.fpir import check_expected_fpir, point_fmr
 from faceledger.governance.fpir import expected_fpir as expected_fpir  # re-exported (earlier home)
-from faceledger.governance.policy import search_limits
+from faceledger.governance.policy import check_purpose, search_limits
 from faceledger.governance.review import (
     Decision,
     Lead,
@@ -46,11 +47,19 @@ AUTHORIZATION, LEAD, REVIEW, SEARCH_WINDOW = "authorization", "lead", "review", 
 
 class IdentifyOps(EngineBase):
     # -- authorizations ---------------------------------------------------------------
-    def record_authorization(self, actor: Actor, auth: Authorization) -> Authorization:
-        """Record what allows 1:N searches (a court order, consented access control, ...)."""
+    def record_authorization(self, actor: Actor, auth: Authorization | AuthorizationRequest) -> Authorization:
+        """Record what allows 1:N searches (a court order, consented access control, ...): an
+        :class:`AuthorizationRequest` (built here, the engine's clock and the actor as defaults)
+        or a ready :class:`Authorization`. Its galleries and purposes are named one by one (no
+        wildcard), and each purpose must be one the policy allows."""
         op = Op(actor, Operation.AUTHORIZATION_RECORD, reference=auth.reference)
         with self._guard(op):
             self._permit(op)
+            if isinstance(auth, AuthorizationRequest):
+                auth = auth.build(self.now(), actor.id)
+            check_names(auth.galleries, "galleries")
+            for purpose in sorted(check_names(auth.purposes, "purposes")):
+                check_purpose(self.policy, purpose)
             with self.store.transaction() as tx:
                 for g in sorted(auth.galleries):
                     tx.get_gallery(g)

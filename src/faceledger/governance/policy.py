@@ -17,6 +17,7 @@ The file layout (every table and key is optional; see ``examples/policy.toml``):
     [prohibited]      targets = [...]   (added to lawful_assembly, protest, religious_activity)
     [consent]         legal_bases = ["explicit_consent", ...]
     [roles]           <role> = [<operation>, ...]   (replaces that role's default operations)
+    [operators]       <OS user> = [<role>, ...]     (who may use the CLI, in which roles)
 
 :attr:`Policy.digest` is the SHA-256 of the policy's canonical content (not of the
 file's text, so comments and layout do not change it); every ledger entry records
@@ -40,7 +41,7 @@ from typing import Any
 from faceledger.core.chain import canonical_json
 from faceledger.errors import ConfigError, InputError, PermissionDeniedError, PurposeNotAllowedError
 from faceledger.governance.consent import LegalBasis
-from faceledger.governance.roles import DEFAULT_PERMISSIONS, Operation, Role
+from faceledger.governance.roles import DEFAULT_PERMISSIONS, Operation, Role, with_implied
 
 __all__ = [
     "DEFAULT_PROHIBITED_TARGETS",
@@ -106,6 +107,9 @@ class Policy:
     prohibited_targets: frozenset[str] = DEFAULT_PROHIBITED_TARGETS
     legal_bases: frozenset[LegalBasis] = frozenset({LegalBasis.EXPLICIT_CONSENT})
     permissions: Mapping[Role, frozenset[Operation]] = field(default_factory=lambda: DEFAULT_PERMISSIONS)
+    #: OS user -> roles that user holds on the CLI; ``None``: no ``[operators]`` table (the
+    #: bootstrap rule of :mod:`faceledger.engine.identity` applies).
+    operators: Mapping[str, frozenset[Role]] | None = None
     source: str = field(default="<default>", compare=False)
 
     @classmethod
@@ -122,8 +126,9 @@ class Policy:
         return self.gallery_retention_days.get(gallery, self.retention_days)
 
     def to_dict(self) -> dict[str, Any]:
-        """The canonical content, laid out like the TOML file (lists sorted, defaults filled in)."""
-        return {
+        """The canonical content, laid out like the TOML file (lists sorted, defaults filled in;
+        ``operators`` only when the policy has that table, so older policies keep their digest)."""
+        out = {
             "version": POLICY_VERSION,
             "organisation": {"name": self.organisation, "complaint_channel": self.complaint_channel},
             "purposes": {"allowed": sorted(self.purposes)},
@@ -148,6 +153,9 @@ class Policy:
             "consent": {"legal_bases": sorted(b.value for b in self.legal_bases)},
             "roles": {r.value: sorted(o.value for o in ops) for r, ops in self.permissions.items()},
         }
+        if self.operators is not None:
+            out["operators"] = {user: sorted(r.value for r in roles) for user, roles in self.operators.items()}
+        return out
 
     @cached_property
     def digest(self) -> str:
@@ -256,6 +264,7 @@ def policy_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Policy:
     prohibited = top.table("prohibited")
     consent = top.table("consent")
     roles = top.table("roles")
+    operators = _operators(top.table("operators")) if "operators" in data else None
     top.finish()
 
     identification = IdentificationPolicy(
@@ -284,6 +293,7 @@ def policy_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Policy:
         prohibited_targets=DEFAULT_PROHIBITED_TARGETS | set(prohibited.names("targets", [])),
         legal_bases=frozenset(_legal_bases(consent)),
         permissions=MappingProxyType(_permissions(roles)),
+        operators=None if operators is None else MappingProxyType(operators),
         source=source,
     )
     for t in (org, purposes, ident, limits, review, retention, prohibited, consent):
@@ -302,12 +312,26 @@ def _legal_bases(table: _Table) -> list[LegalBasis]:
     return [table.choice("legal_bases", n, LegalBasis) for n in names]
 
 
+_OS_USER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}$")
+
+
+def _operators(table: _Table) -> dict[str, frozenset[Role]]:
+    out = {}
+    for user in list(table.data):
+        if not _OS_USER.match(str(user)):
+            raise table.fail(str(user), "is not an operating-system user name (letters, digits, '_', '.', '@', '-')")
+        names = table.strings(user, [], allow_empty=True)
+        out[user] = frozenset(table.choice(user, n, Role, what="role") for n in names)
+    table.finish()
+    return out
+
+
 def _permissions(table: _Table) -> dict[Role, frozenset[Operation]]:
     perms = dict(DEFAULT_PERMISSIONS)
     for name in list(table.data):
         role = table.choice("", name, Role, what="role")
         ops = table.strings(name, [], allow_empty=True)
-        perms[role] = frozenset(table.choice(name, op, Operation, what="operation") for op in ops)
+        perms[role] = with_implied({table.choice(name, op, Operation, what="operation") for op in ops})
     table.finish()
     return perms
 

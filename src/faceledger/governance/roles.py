@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from types import MappingProxyType
 
-__all__ = ["DEFAULT_PERMISSIONS", "Operation", "Role"]
+__all__ = ["DEFAULT_PERMISSIONS", "IMPLIED_OPERATIONS", "Operation", "Role", "with_implied"]
 
 
 class Role(StrEnum):
@@ -62,7 +62,10 @@ class Operation(StrEnum):
     GALLERY_MODEL_CHANGE = "gallery_model_change"  # pin another model: templates deleted, re-enroll
     # deployment
     POLICY_CHANGE = "policy_change"
-    KEY_CHANGE = "key_change"
+    KEY_CHANGE = "key_change"  # the checkpoint signing key; in a policy's [roles] it also grants the three below
+    KEY_CREATE = "key_create"  # API keys
+    KEY_LIST = "key_list"
+    KEY_REVOKE = "key_revoke"
     # the ledger and oversight
     LEDGER_VERIFY = "ledger_verify"
     LEDGER_EXPORT = "ledger_export"
@@ -87,6 +90,9 @@ DEFAULT_PERMISSIONS: Mapping[Role, frozenset[Operation]] = MappingProxyType(
                 _O.GALLERY_MODEL_CHANGE,
                 _O.POLICY_CHANGE,
                 _O.KEY_CHANGE,
+                _O.KEY_CREATE,
+                _O.KEY_LIST,
+                _O.KEY_REVOKE,
                 _O.AUTHORIZATION_RECORD,
                 _O.AUTHORIZATION_REVOKE,
                 _O.CONSENT_WITHDRAW,
@@ -128,3 +134,18 @@ DEFAULT_PERMISSIONS: Mapping[Role, frozenset[Operation]] = MappingProxyType(
         ),
     }
 )
+
+
+#: Operations a policy grants by naming another: ``key_change`` once covered API keys too, so a
+#: policy written then (``admin = ["key_change", ...]``) keeps meaning what it meant.
+IMPLIED_OPERATIONS: Mapping[Operation, frozenset[Operation]] = MappingProxyType(
+    {_O.KEY_CHANGE: frozenset({_O.KEY_CREATE, _O.KEY_LIST, _O.KEY_REVOKE})}
+)
+
+
+def with_implied(operations: frozenset[Operation] | set[Operation]) -> frozenset[Operation]:
+    """``operations`` plus those they imply (:data:`IMPLIED_OPERATIONS`)."""
+    out = set(operations)
+    for op in operations:
+        out |= IMPLIED_OPERATIONS.get(op, frozenset())
+    return frozenset(out)

@@ -102,7 +102,7 @@ def create_app(
     app = FastAPI(title="FaceLedger", version=__version__, description=DESCRIPTION, docs_url=None,
                   redoc_url=None, lifespan=_lifespan(service))
     app.state.service = service
-    app.state.idempotency = Idempotency(service.gov.store, settings.idempotency_ttl_hours)
+    app.state.idempotency = Idempotency(service.gov, settings.idempotency_ttl_hours)
     install_handlers(app)
     for module in (health, photos, galleries, identify, oversight, admin):
         app.include_router(module.router)

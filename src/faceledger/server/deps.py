@@ -23,10 +23,10 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
-from faceledger.engine import Actor, Engine
+from faceledger.engine import Engine
+from faceledger.records import Actor, ApiKey
 
 from .idempotency import Idempotency
-from .keys import ApiKey
 from .problems import ServiceError
 from .service import Service
 
@@ -51,6 +51,7 @@ class Call:
 
     @property
     def actor(self) -> Actor:
+        """The key's actor and role; its ledger entries carry the credential ``key:<key id>``."""
         return self.key.as_actor()
 
     async def gov(self, fn: Callable[[Engine, Actor], R]) -> R:
@@ -92,7 +93,7 @@ async def authenticated(
         service.metrics.count("auth_failures_total")
         raise ServiceError(401, "unauthenticated", "an API key is required: send 'Authorization: Bearer <key>'",
                            headers={"WWW-Authenticate": 'Bearer realm="faceledger"'})
-    key = await anyio.to_thread.run_sync(service.keys.authenticate, token.strip())
+    key = await anyio.to_thread.run_sync(service.gov.authenticate, token.strip())
     if key is None:
         service.metrics.count("auth_failures_total")
         raise ServiceError(401, "unauthenticated", "this API key is unknown or revoked",

@@ -1,7 +1,8 @@
 """``Idempotency-Key``: a repeated POST (or DELETE) with the same key replays the first answer.
 
 The first answer (success, or an engine refusal or error; not 429, 503 or 5xx, which a
-retry should re-attempt) is kept as a record of kind ``idempotency`` under
+retry should re-attempt) is kept by the engine (:meth:`Engine.keep_answer`; erasing a
+subject deletes every kept answer that names it) under
 ``<API key id>:<SHA-256 of the Idempotency-Key>`` with a fingerprint of the request
 (method, path, query, form fields with file digests, or the canonical JSON body).
 The same key with a different request is refused (422 ``idempotency_key_reused``);
@@ -26,13 +27,13 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import UploadFile
 
 from faceledger.core.chain import canonical_json
-from faceledger.errors import FaceLedgerError, NotFoundError
+from faceledger.engine import Engine
+from faceledger.errors import FaceLedgerError
 
 from .problems import ServiceError, engine_problem
 
-__all__ = ["IDEMPOTENCY", "Idempotency"]
+__all__ = ["Idempotency"]
 
-IDEMPOTENCY = "idempotency"
 HEADER = "Idempotency-Key"
 
 
@@ -62,8 +63,8 @@ async def fingerprint(request: Request) -> str:
 class Idempotency:
     """Replays answers by ``(API key, Idempotency-Key)`` (see the module docstring)."""
 
-    def __init__(self, store: Any, ttl_hours: int) -> None:
-        self.store, self.ttl = store, timedelta(hours=ttl_hours)
+    def __init__(self, engine: Engine, ttl_hours: int) -> None:
+        self.engine, self.ttl = engine, timedelta(hours=ttl_hours)
         self._inflight: set[str] = set()
         self._lock = threading.Lock()
 
@@ -106,17 +107,13 @@ class Idempotency:
                 self._inflight.discard(record_id)
 
     def _load(self, record_id: str) -> dict[str, Any] | None:
-        try:
-            data = self.store.get_record(IDEMPOTENCY, record_id).data
-        except NotFoundError:
-            return None
-        if datetime.fromisoformat(data["at"]) < datetime.now(UTC) - self.ttl:
+        data = self.engine.stored_answer(record_id)
+        if data is None or datetime.fromisoformat(data["at"]) < datetime.now(UTC) - self.ttl:
             return None
         return data
 
     def _save(self, record_id: str, data: dict[str, Any]) -> None:
-        with self.store.transaction() as tx:
-            tx.put_record(IDEMPOTENCY, record_id, data)
+        self.engine.keep_answer(record_id, data)
 
 
 async def _answer(work: Callable[[], Awaitable[Response]]) -> Response:

@@ -14,10 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from faceledger.governance.authorization import AuthorizationKind
-from faceledger.governance.consent import ConsentMethod, LegalBasis
-from faceledger.governance.review import Decision
-from faceledger.governance.roles import Role
+from faceledger.records import AuthorizationKind, ConsentMethod, Decision, LegalBasis, Role
 from faceledger.types import Face, VerifyResult
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"

@@ -23,12 +23,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from faceledger.engine import Actor, Engine
+from faceledger import config
+from faceledger.engine import SERVICE_ACTOR, Actor, Engine
 from faceledger.errors import ConfigError
-from faceledger.governance.policy import Policy, load_policy
 from faceledger.recognizer import Recognizer
+from faceledger.records import Policy
 
-from .keys import KeyManager
 from .metrics import Metrics
 from .pool import ModelPool, RateLimiter
 from .settings import Settings
@@ -40,8 +40,9 @@ log = logging.getLogger("faceledger.server")
 #: The checkpoint signing key, relative to the data directory (its public half: ``.pub``).
 CHECKPOINT_KEY = Path("keys") / "checkpoint-ed25519.pem"
 
-#: The actor of what the service does by itself (first-start set-up, scheduled retention).
-SETUP_ACTOR = "faceledger-service"
+#: The actor of what the service does by itself (first-start set-up, scheduled retention); reserved:
+#: the engine refuses to create an API key for it.
+SETUP_ACTOR = SERVICE_ACTOR
 
 
 @dataclass
@@ -52,7 +53,6 @@ class Service:
     data_dir: Path
     gov: Engine
     pool: ModelPool[Engine]
-    keys: KeyManager
     metrics: Metrics
     limiter: RateLimiter
     first_admin_token: str | None = None
@@ -82,9 +82,9 @@ class Service:
 
     def ready(self) -> dict[str, Any]:
         """What /readyz reports; raises if the store cannot be read."""
-        head = self.gov.store.ledger_head()
+        status = self.gov.status()
         return {"status": "ready", "model_id": self.gov.recognizer.model_id, "model_workers": self.pool.size,
-                "ledger_seq": head.seq, "store": self.gov.store.backend}
+                "ledger_seq": status["ledger_seq"], "store": status["store"]}
 
     def close(self) -> None:
         self.gov.close()
@@ -103,10 +103,7 @@ def _data_dir(settings: Settings, created: list[str]) -> Path:
 
 
 def _recognizers(settings: Settings, given: Sequence[Recognizer] | None) -> list[Recognizer]:
-    if settings.opencv_threads > 0:
-        from faceledger._cv import cv2
-
-        cv2.setNumThreads(settings.opencv_threads)
+    config.set_opencv_threads(settings.opencv_threads)
     if given:
         return list(given)[: settings.model_workers]
     return [Recognizer(settings.backend) for _ in range(settings.model_workers)]
@@ -124,30 +121,26 @@ def build_service(
     ``recognizers`` reuses loaded models (one per model worker); ``clock`` replaces the
     engines' clock (tests); ``new_admin_key`` creates a fresh admin key even if one exists.
     """
-    from faceledger.store import open_store
-
     created: list[str] = []
     data_dir = _data_dir(settings, created)
     policy_file = settings.policy_file
-    policy = load_policy(policy_file) if policy_file else Policy.default()
-    is_new = settings.store is None and not (data_dir / "faceledger.db").exists()
-    store = open_store(settings.store_url)
+    is_new = settings.store is None and not (data_dir / config.STORE_FILE).exists()
+    opened = Engine.open(settings.store_url, policy=policy_file, recognizer=settings.backend)
     if is_new:
         created.append(f"store {settings.store_url}")
     try:
-        _check_checkpoint_key(Engine(store, recognizer=settings.backend, policy=policy), data_dir)
+        _check_checkpoint_key(opened, data_dir)
         recs = _recognizers(settings, recognizers)
-        extra = {"clock": clock} if clock is not None else {}
-        workers = [Engine(store, recognizer=r, policy=policy, **extra) for r in recs]
-        gov = Engine(store, recognizer=recs[0], policy=policy, **extra)
+        workers = [opened.sharing_store(r, clock=clock) for r in recs]
+        gov = opened.sharing_store(recs[0], clock=clock)
         metrics = Metrics()
         pool = ModelPool(workers, queue_size=settings.model_queue, wait_s=settings.queue_timeout_s,
                          retry_after_s=settings.retry_after_s, metrics=metrics)
-        service = Service(settings, data_dir, gov, pool, KeyManager(gov), metrics,
+        service = Service(settings, data_dir, gov, pool, metrics,
                           RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst), created=created)
         _bootstrap(service, new_admin_key)
     except BaseException:
-        store.close()
+        opened.close()
         raise
     log.info("FaceLedger service: store %s, policy %s, %d model worker(s)", settings.store_url,
              policy_file or "(safe default)", service.pool.size)
@@ -177,8 +170,8 @@ def _bootstrap(service: Service, new_admin_key: bool) -> None:
         os.chmod(service.checkpoint_key.parent, 0o700)
         kid = service.gov.create_checkpoint_key(system, service.checkpoint_key, service.checkpoint_public_key)
         service.created.append(f"checkpoint signing key {kid} ({service.checkpoint_key})")
-    if new_admin_key or not service.keys.has_active_admin():
-        key, token = service.keys.create(system, service.settings.admin_actor, "admin", "created at start-up")
+    if new_admin_key or not service.gov.has_admin_key():
+        key, token = service.gov.create_key(system, service.settings.admin_actor, "admin", label="created at start-up")
         service.first_admin_token = token
         service.created.append(f"admin API key {key.key_id} for actor '{key.actor}'")
 

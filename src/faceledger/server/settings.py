@@ -27,6 +27,7 @@ from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
 
+from faceledger import config
 from faceledger.errors import ConfigError
 
 __all__ = ["ENV_PREFIX", "Settings", "load_settings"]
@@ -106,22 +107,17 @@ class Settings:
         """``data_dir``, else FaceLedger's data directory (``$FACELEDGER_DATA_DIR``, XDG, ``~/.local/share``)."""
         if self.data_dir is not None:
             return Path(self.data_dir).expanduser()
-        from faceledger.store import data_dir
-
-        return data_dir()
+        return config.data_dir()
 
     @property
     def store_url(self) -> str:
         """``store``, else the SQLite file ``faceledger.db`` in the data directory."""
-        return self.store or f"sqlite://{(self.resolved_data_dir / 'faceledger.db').resolve()}"
+        return self.store or config.default_store_url(self.resolved_data_dir)
 
     @property
     def policy_file(self) -> Path | None:
         """``policy``, else ``<data dir>/policy.toml`` when it exists, else None (the safe default)."""
-        if self.policy is not None:
-            return Path(self.policy).expanduser()
-        candidate = self.resolved_data_dir / "policy.toml"
-        return candidate if candidate.is_file() else None
+        return config.policy_file(self.policy, self.resolved_data_dir)
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied (``None`` values are ignored)."""

@@ -24,11 +24,11 @@ Backends are imported only when a URL of theirs is opened.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import urlsplit
 
+from faceledger import config
 from faceledger.errors import BackendUnavailableError, InputError
 
 from .base import (
@@ -71,16 +71,13 @@ __all__ = [
 
 
 def data_dir() -> Path:
-    """Where FaceLedger keeps its default database and key file."""
-    if os.environ.get("FACELEDGER_DATA_DIR"):
-        return Path(os.environ["FACELEDGER_DATA_DIR"])
-    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(base) / "faceledger"
+    """Where FaceLedger keeps its default database and key file (:func:`faceledger.config.data_dir`)."""
+    return config.data_dir()
 
 
 def default_url() -> str:
-    """``sqlite:///<data dir>/faceledger.db``."""
-    return f"sqlite://{(data_dir() / 'faceledger.db').resolve()}"
+    """``sqlite:///<data dir>/faceledger.db`` (:func:`faceledger.config.default_store_url`)."""
+    return config.default_store_url()
 
 
 def redact_url(url: str) -> str:
@@ -92,19 +89,8 @@ def redact_url(url: str) -> str:
     return parts._replace(netloc=netloc).geturl()
 
 
-def sqlite_path(url: str) -> tuple[Path, dict[str, str]]:
-    """The file path and query options of a ``sqlite:`` URL."""
-    rest = url[len("sqlite:"):]
-    rest, _, query = rest.partition("?")
-    if rest in ("", "//", "///"):
-        path = data_dir() / "faceledger.db"
-    elif rest.startswith("//"):
-        if not rest.startswith("///"):
-            raise InputError(f"invalid SQLite URL {url!r}: use sqlite:///absolute/path.db or sqlite:relative.db")
-        path = Path("/" + unquote(rest[2:]).lstrip("/"))
-    else:
-        path = Path(unquote(rest))
-    return path, dict(parse_qsl(query))
+#: The file and query options of a ``sqlite:`` URL (:func:`faceledger.config.sqlite_path`).
+sqlite_path = config.sqlite_path
 
 
 def open_store(url: str | None = None, **options: Any) -> Store:

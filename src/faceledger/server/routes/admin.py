@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import anyio
 from fastapi import APIRouter, Path
 
 from ..deps import Auth
@@ -35,10 +34,8 @@ def _value(value: Any):  # noqa: ANN202
 @router.post("/keys", status_code=201, response_model=KeyCreatedOut, responses=responses(403))
 async def create_key(call: Auth, body: KeyIn):
     """A new API key for an actor in one role. The token is in this answer only: it is stored hashed."""
-    keys = call.service.keys
-
     async def work() -> KeyCreatedOut:
-        key, token = await anyio.to_thread.run_sync(keys.create, call.actor, body.actor, body.role.value, body.label)
+        key, token = await call.gov(lambda e, a: e.create_key(a, body.actor, body.role.value, label=body.label))
         return KeyCreatedOut(**key.to_dict(), token=token)
 
     return await call.respond(work, 201, redact=lambda body: {**body, "token": None})
@@ -48,7 +45,7 @@ async def create_key(call: Auth, body: KeyIn):
 async def list_keys(call: Auth):
     """Every API key (active and revoked); never a token or its hash."""
     async def work() -> list[dict[str, Any]]:
-        keys = await anyio.to_thread.run_sync(call.service.keys.list, call.actor)
+        keys = await call.gov(lambda e, a: e.list_keys(a))
         return [k.to_dict() for k in keys]
     return await call.respond(work)
 
@@ -57,6 +54,6 @@ async def list_keys(call: Auth):
 async def revoke_key(call: Auth, key_id: Annotated[str, Path(min_length=1, max_length=64)]):
     """Revoke an API key at once (a revoked key is refused with 401 from the next request)."""
     async def work() -> KeyOut:
-        key = await anyio.to_thread.run_sync(call.service.keys.revoke, call.actor, key_id)
+        key = await call.gov(lambda e, a: e.revoke_key(a, key_id))
         return KeyOut(**key.to_dict())
     return await call.respond(work)

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Path, Query, UploadFile
 
-from faceledger.errors import InputError, NotFoundError
-from faceledger.governance.consent import ConsentRecord
+from faceledger.records import ConsentRequest
 
 from ..deps import Auth
 from ..problems import ServiceError, responses
@@ -31,8 +28,8 @@ GalleryName = Annotated[str, Path(max_length=128, description="The gallery's nam
 SubjectRef = Annotated[str, Path(min_length=1, max_length=256, description="The subject's external reference.")]
 
 
-def gallery_out(engine: Any, g: Any) -> GalleryOut:
-    stats = engine.store.gallery_stats(g.name)
+def gallery_out(engine: Any, actor: Any, g: Any) -> GalleryOut:
+    stats = engine.gallery_stats(actor, g.name)
     return GalleryOut(name=g.name, model_id=g.model_id, dimension=g.dimension, retention_days=g.retention_days,
                       thresholds=g.thresholds, operating_point=g.operating_point, keep_photos=g.keep_photos,
                       quality_gate=g.quality_gate, created_at=g.created_at, subjects=stats.subjects,
@@ -42,7 +39,7 @@ def gallery_out(engine: Any, g: Any) -> GalleryOut:
 @router.get("", response_model=list[GalleryOut], responses=responses(403))
 async def list_galleries(call: Auth):
     """Every gallery with its model, thresholds and counts."""
-    return await call.respond(lambda: call.gov(lambda e, a: [gallery_out(e, g).model_dump(mode="json")
+    return await call.respond(lambda: call.gov(lambda e, a: [gallery_out(e, a, g).model_dump(mode="json")
                                                            for g in e.list_galleries(a)]))
 
 
@@ -52,7 +49,7 @@ async def create_gallery(call: Auth, body: GalleryIn):
     gate = body.quality_gate.model_dump() if body.quality_gate else None
 
     async def work() -> GalleryOut:
-        return await call.gov(lambda e, a: gallery_out(e, e.create_gallery(
+        return await call.gov(lambda e, a: gallery_out(e, a, e.create_gallery(
             a, body.name, retention_days=body.retention_days, operating_point=body.operating_point,
             quality_gate=gate, keep_photos=body.keep_photos)))
 
@@ -62,12 +59,7 @@ async def create_gallery(call: Auth, body: GalleryIn):
 @router.get("/{gallery}", response_model=GalleryOut, responses=responses(403, 404))
 async def show_gallery(call: Auth, gallery: GalleryName):
     """One gallery's settings and counts."""
-    def run(e, a):  # noqa: ANN001, ANN202
-        found = [g for g in e.list_galleries(a) if g.name == gallery]
-        if not found:
-            raise NotFoundError(f"no gallery named '{gallery}'")
-        return gallery_out(e, found[0])
-    return await call.respond(lambda: call.gov(run))
+    return await call.respond(lambda: call.gov(lambda e, a: gallery_out(e, a, e.gallery(a, gallery))))
 
 
 @router.delete("/{gallery}", response_model=ErasedOut, responses=responses(403, 404, 409))
@@ -111,17 +103,11 @@ async def export_subject(call: Auth, gallery: GalleryName, subject_ref: SubjectR
 @router.post("/{gallery}/consents", status_code=201, response_model=ConsentOut, responses=responses(403, 404, 409))
 async def record_consent(call: Auth, gallery: GalleryName, body: ConsentIn):
     """Record a subject's consent (required before enrollment)."""
-    def run(e, a):  # noqa: ANN001, ANN202
-        given = body.given_at or e.now()
-        if given.tzinfo is None:
-            raise InputError("given_at needs a time zone (e.g. 'Z')", field="given_at")
-        expires = body.expires_at or given + timedelta(days=body.valid_days)
-        record = ConsentRecord(
-            id=uuid.uuid4().hex, gallery=gallery, subject_ref=body.subject_ref,
-            notice_version=body.notice_version, purpose=body.purpose, method=body.method, given_at=given,
-            collected_by=body.collected_by or a.id, expires_at=expires, legal_basis=body.legal_basis)
-        return e.record_consent(a, record).to_dict()
-    return await call.respond(lambda: call.gov(run), 201)
+    request = ConsentRequest(
+        gallery=gallery, subject_ref=body.subject_ref, purpose=body.purpose, notice_version=body.notice_version,
+        method=body.method, legal_basis=body.legal_basis, given_at=body.given_at, expires_at=body.expires_at,
+        valid_days=body.valid_days, collected_by=body.collected_by)
+    return await call.respond(lambda: call.gov(lambda e, a: e.record_consent(a, request).to_dict()), 201)
 
 
 @router.get("/{gallery}/consents", response_model=list[ConsentOut], responses=responses(403))

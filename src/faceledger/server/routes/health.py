@@ -40,7 +40,7 @@ async def metrics(request: Request):
     service = request.app.state.service
     if not service.settings.metrics_public:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        key = await anyio.to_thread.run_sync(service.keys.authenticate, token.strip()) if scheme.lower() == "bearer" \
+        key = await anyio.to_thread.run_sync(service.gov.authenticate, token.strip()) if scheme.lower() == "bearer" \
             else None
         if key is None or key.role not in ("admin", "auditor"):
             raise ServiceError(401, "unauthenticated", "metrics need an admin or auditor API key",

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Path, Query, UploadFile
 
-from faceledger.errors import InputError
-from faceledger.governance.authorization import Authorization
+from faceledger.records import AuthorizationRequest
 
 from ..deps import Auth
 from ..problems import responses
@@ -35,17 +32,11 @@ Id = Annotated[str, Path(min_length=1, max_length=128)]
 @router.post("/authorizations", status_code=201, response_model=AuthorizationOut, responses=responses(403, 404, 409))
 async def record_authorization(call: Auth, body: AuthorizationIn):
     """Record what allows 1:N searches (court order, warrant, consented access control, ...)."""
-    def run(e, a):  # noqa: ANN001, ANN202
-        start = body.valid_from or e.now()
-        if start.tzinfo is None or (body.valid_until is not None and body.valid_until.tzinfo is None):
-            raise InputError("times need a time zone (e.g. 'Z')", field="valid_from")
-        auth = Authorization(
-            id=uuid.uuid4().hex, kind=body.kind, reference=body.reference, issuer=body.issuer,
-            galleries=frozenset(body.galleries), purposes=frozenset(body.purposes), valid_from=start,
-            valid_until=body.valid_until or start + timedelta(days=body.valid_days), recorded_by=a.id,
-            live_allowed=body.live_allowed)
-        return e.record_authorization(a, auth).to_dict()
-    return await call.respond(lambda: call.gov(run), 201)
+    request = AuthorizationRequest(
+        kind=body.kind, reference=body.reference, issuer=body.issuer, galleries=body.galleries,
+        purposes=body.purposes, valid_from=body.valid_from, valid_until=body.valid_until, valid_days=body.valid_days,
+        live_allowed=body.live_allowed)
+    return await call.respond(lambda: call.gov(lambda e, a: e.record_authorization(a, request).to_dict()), 201)
 
 
 @router.get("/authorizations", response_model=list[AuthorizationOut], responses=responses(403))
