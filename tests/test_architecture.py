@@ -74,15 +74,17 @@ def _problems(path: Path, own: str | None = None) -> list[str]:
 
 
 def _attribute_problems(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    own = {"self", "cls"} | {n.name for n in ast.walk(tree) if isinstance(n, ast.ClassDef)}  # a class's own state
     found = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+    for node in ast.walk(tree):
         if not isinstance(node, ast.Attribute):
             continue
         value = node.value
         owner = value.id if isinstance(value, ast.Name) else None
         if node.attr in FORBIDDEN_ATTRIBUTES and owner not in OWN_SETTINGS:
             found.append(f"{path.name}:{node.lineno} reads .{node.attr} of {ast.unparse(value)}")
-        elif node.attr.startswith("_") and not node.attr.startswith("__") and owner not in ("self", "cls"):
+        elif node.attr.startswith("_") and not node.attr.startswith("__") and owner not in own:
             found.append(f"{path.name}:{node.lineno} reads private .{node.attr} of {ast.unparse(value)}")
     return found
 

@@ -149,14 +149,14 @@ def test_cli_errors_show_no_address_and_no_traceback(cli_photos, tmp_path, monke
     monkeypatch.setenv("FACELEDGER_DATA_DIR", str(tmp_path / "data"))
     runner = CliRunner()
     gallery = f"g{uuid.uuid4().hex[:6]}"
-    assert runner.invoke(app, ["--actor", "ada", "--role", "admin", "gallery", "create", gallery]).exit_code == 0
+    assert runner.invoke(app, ["--role", "admin", "gallery", "create", gallery]).exit_code == 0
     commands = []
     for name, path in cli_photos.items():
         commands += [["detect", str(path)], ["verify", str(path), str(path)],
-                     ["--actor", "carl", "--role", "enroller", "enroll", gallery, "s-1", str(path)],
+                     ["--role", "enroller", "enroll", gallery, "s-1", str(path)],
                      ["redact", str(path), "--output", str(tmp_path / f"out-{name}")]]
     commands += [["detect", str(tmp_path)], ["detect", str(tmp_path / "missing.jpg")],
-                 ["--actor", "ada", "--role", "admin", "ledger", "checkpoint", "--key", str(tmp_path / "none.pem")]]
+                 ["--role", "admin", "ledger", "checkpoint", "--key", str(tmp_path / "none.pem")]]
     for args in commands:
         result = runner.invoke(app, args)
         text = result.output + (result.stderr if result.stderr_bytes is not None else "")
