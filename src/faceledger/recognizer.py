@@ -10,6 +10,7 @@ a Recognizer directly.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Literal, Union
 
 import numpy as np
@@ -26,12 +27,17 @@ from faceledger.errors import (
 )
 from faceledger.media.image import DecodedImage, ImageLimits, ImageSource, load_image
 from faceledger.models.base import Backend, Detections, DetectOptions
+from faceledger.models.coarse import detect_coarse_to_fine
 from faceledger.models.registry import load_backend
 from faceledger.types import Box, Face, ModelInfo, Template, VerifyResult
 
 __all__ = ["DEFAULT_BACKEND", "FaceChoice", "Recognizer", "choose_face", "subject_of"]
 
 DEFAULT_BACKEND = "yunet-sface"
+#: A large JPEG (or PNG) searched for faces is decoded at the smallest scale (JPEG 1/2, 1/4,
+#: 1/8; PNG 1/2) keeping its long side at least this many pixels; the faces are reported in
+#: the photo's own pixels all the same.
+WORK_SIDE = 3000
 
 #: Which face of a photo to use: ``None`` the photo's subject (the only face, or the one
 #: that is clearly the subject: see :func:`subject_of`; an ambiguous photo is refused);
@@ -92,9 +98,15 @@ class Recognizer:
         return self.backend.model_id
 
     # -- photos -------------------------------------------------------------------
-    def load(self, source: ImageSource) -> DecodedImage:
-        """Decode a photo under this engine's limits (see :func:`faceledger.media.load_image`)."""
-        return load_image(source, self.limits)
+    def load(self, source: ImageSource, *, for_search: bool = False) -> DecodedImage:
+        """Decode a photo under this engine's limits (see :func:`faceledger.media.load_image`).
+
+        Full resolution, unless ``for_search``: then a large JPEG or PNG is decoded at a
+        reduced scale keeping its long side at least :data:`WORK_SIDE` (faster, and in
+        less memory), which is all that detection and templates need; faces are still
+        reported in the photo's own pixels. Keep full resolution for pixels you write out.
+        """
+        return load_image(source, self.limits, max_side=WORK_SIDE if for_search else None)
 
     def detect(
         self,
@@ -103,27 +115,30 @@ class Recognizer:
         min_face_size: float | None = None,
         score_threshold: float | None = None,
         quality: bool = True,
+        full_coverage: bool = False,
     ) -> list[Face]:
-        """Every face in ``image``, best detection score first.
+        """Every face in ``image``, best detection score first, in the photo's own pixels.
 
+        The search is bounded (``DetectOptions.max_side``): a large photo is searched on a
+        scaled copy and each face refined on full-resolution pixels. ``full_coverage=True``
+        searches every pixel at every scale instead, for the small faces of a crowd.
         ``quality=False`` skips the sharpness measure (it needs an aligned crop per face).
         """
-        img = self.load(image)
-        opts = self._options(min_face_size, score_threshold)
-        return self._faces(img.rgb, self.backend.detector.detect(img.rgb, opts), quality)
+        img = self._image(image)
+        return self._detect(img, self._options(min_face_size, score_threshold, full_coverage), quality)
 
     def embed(self, image: ImageSource, faces: Sequence[Face] | None = None) -> list[Template]:
         """Templates of ``faces`` in ``image`` (every detected face if not given)."""
-        img = self.load(image)
+        img = self._image(image)
         if faces is None:
-            faces = self._faces(img.rgb, self.backend.detector.detect(img.rgb, self.detect_options), True)
+            faces = self._detect(img, self.detect_options, True)
         return self._embed(img, list(faces))
 
     def template(self, image: ImageSource, *, face: FaceChoice = None) -> Template:
         """The template of one face of ``image``; see :data:`FaceChoice` for ``face``."""
-        img = self.load(image)
-        faces = self._faces(img.rgb, self.backend.detector.detect(img.rgb, self.detect_options), True)
-        chosen = choose_face(faces, face, img.width, img.height)
+        img = self._image(image)
+        faces = self._detect(img, self.detect_options, True)
+        chosen = choose_face(faces, face, *img.full_size)
         return self._embed(img, [chosen])[0]
 
     # -- comparison -----------------------------------------------------------------
@@ -168,36 +183,48 @@ class Recognizer:
         )
 
     # -- internals ------------------------------------------------------------------
-    def _options(self, min_face_size: float | None, score_threshold: float | None) -> DetectOptions:
-        base = self.detect_options
-        if min_face_size is None and score_threshold is None:
-            return base
-        return DetectOptions(
-            min_face_size=base.min_face_size if min_face_size is None else min_face_size,
-            score_threshold=base.score_threshold if score_threshold is None else score_threshold,
-            max_faces=base.max_faces,
-        )
+    def _image(self, source: ImageSource) -> DecodedImage:
+        """A photo for searching (``load(for_search=True)``); a decoded image is used as it is."""
+        return load_image(source, self.limits, max_side=None if isinstance(source, DecodedImage) else WORK_SIDE)
 
-    def _faces(self, rgb: np.ndarray, found: Detections, quality: bool) -> list[Face]:
-        """Typed faces; a detection that is not finite or not inside the image is dropped, boxes are clipped."""
-        keep, boxes = clip_to_image(found.boxes, found.landmarks, found.scores, rgb.shape[1], rgb.shape[0])
-        found = Detections(boxes[keep], np.asarray(found.landmarks)[keep], np.asarray(found.scores)[keep])
+    def _options(self, min_face_size: float | None, score_threshold: float | None, full: bool) -> DetectOptions:
+        changes: dict[str, object] = {}
+        if min_face_size is not None:
+            changes["min_face_size"] = min_face_size
+        if score_threshold is not None:
+            changes["score_threshold"] = score_threshold
+        if full:
+            changes["max_side"] = None
+        return replace(self.detect_options, **changes) if changes else self.detect_options  # type: ignore[arg-type]
+
+    def _detect(self, img: DecodedImage, options: DetectOptions, quality: bool) -> list[Face]:
+        return self._faces(img, detect_coarse_to_fine(self.backend.detector, img.rgb, options), quality)
+
+    def _faces(self, img: DecodedImage, found: Detections, quality: bool) -> list[Face]:
+        """Typed faces in the photo's own pixels; a detection that is not finite or not inside
+        the image is dropped, boxes are clipped to it."""
+        keep, boxes = clip_to_image(found.boxes, found.landmarks, found.scores, img.width, img.height)
+        to_photo = _to_photo(img)
         faces = []
-        for box_arr, marks, score in zip(found.boxes, found.landmarks, found.scores, strict=True):
-            box = Box(*(float(v) for v in box_arr))
+        for box_arr, marks, score in zip(boxes[keep], np.asarray(found.landmarks)[keep],
+                                         np.asarray(found.scores)[keep], strict=True):
+            photo_box = np.asarray(box_arr, np.float64) * np.tile(to_photo, 2)
+            photo_marks = np.asarray(marks, np.float64) * to_photo
+            box = Box(*(float(v) for v in photo_box))
             q = None
             if quality:
-                crop = align_face(rgb, marks) if np.isfinite(marks).sum() >= 4 else None
-                q = quality_of(box, marks, crop)
-            landmarks = tuple((float(x), float(y)) for x, y in marks)
+                crop = align_face(img.rgb, marks) if np.isfinite(marks).sum() >= 4 else None
+                q = quality_of(box, photo_marks, crop)
+            landmarks = tuple((float(x), float(y)) for x, y in photo_marks)
             faces.append(Face(box=box, landmarks=landmarks, score=float(score), quality=q))  # type: ignore[arg-type]
         return faces
 
     def _embed(self, img: DecodedImage, faces: list[Face]) -> list[Template]:
         if not faces:
             return []
-        boxes = np.array([f.box.as_tuple() for f in faces], np.float32)
-        marks = np.array([f.landmarks for f in faces], np.float32)
+        to_photo = _to_photo(img)
+        boxes = np.array([f.box.as_tuple() for f in faces], np.float32) / np.tile(to_photo, 2).astype(np.float32)
+        marks = np.array([f.landmarks for f in faces], np.float32) / to_photo.astype(np.float32)
         vectors = self.backend.embedder.embed(img.rgb, boxes, marks)
         out = []
         for face, vec in zip(faces, vectors, strict=True):
@@ -205,6 +232,12 @@ class Recognizer:
             vec.setflags(write=False)
             out.append(Template(vector=vec, model_id=self.model_id, face=face, source_sha256=img.sha256))
         return out
+
+
+def _to_photo(img: DecodedImage) -> np.ndarray:
+    """Per-axis factors from decoded pixels to the photo's own pixels (1, 1 for a full decode)."""
+    full_w, full_h = img.full_size
+    return np.array([full_w / img.width, full_h / img.height], np.float64)
 
 
 def choose_face(faces: Sequence[Face], choice: FaceChoice, width: int, height: int) -> Face:

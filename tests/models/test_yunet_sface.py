@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from faceledger.errors import BackendUnavailableError, ModelFileError, UnknownBackendError
+from faceledger.models.base import DetectOptions
 from faceledger.models.files import ModelFile, sha256_file
 from faceledger.models.pyramid import pyramid_scales
 from faceledger.models.registry import load_backend
@@ -154,12 +155,17 @@ def test_each_face_of_a_group_gets_its_own_template(engine, groups: Path):
     assert sims.max() < 0.6
 
 
-def test_detector_keeps_one_network_per_input_size(engine, groups: Path):
+def test_detector_keeps_a_bounded_set_of_networks(engine, groups: Path):
     det = engine.backend.detector
-    engine.detect(groups / "deepface_couple.jpg")
-    engine.detect(groups / "deepface_couple.jpg")
+    engine.detect(groups / "deepface_couple.jpg")  # bounded: the coarse copy, then refinement crops
+    assert (1280, 892) in det._nets
+    engine.detect(groups / "deepface_couple.jpg", full_coverage=True)  # 2280x1588 and 1140x794
     sizes = list(det._nets)
-    assert (2280, 1588) in sizes and (1140, 794) in sizes
+    assert (1140, 794) in sizes and (2280, 1588) not in sizes  # over 1920x1088: built, used, released
+    for side in range(400, 1400, 100):  # many sizes: the cache stays within its count and pixels
+        det.detect(np.zeros((side, side, 3), np.uint8), DetectOptions(upsample=False))
+    assert len(det._nets) <= det._MAX_SIZES
+    assert sum(w * h for w, h in det._nets) <= det._CACHE_PIXELS
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (2, 2), (15, 15), (5, 3000), (3000, 5), (20, 4000), (4000, 20)])
@@ -175,10 +181,12 @@ def test_a_face_in_an_extreme_aspect_canvas_stays_finite_and_inside(engine, lfw:
     for h, w in ((250, 20000), (12000, 250)):
         canvas = np.zeros((h, w, 3), np.uint8)
         canvas[:250, :250] = face
-        faces = engine.detect(canvas)
+        for f in engine.detect(canvas):  # bounded search: the face is under 16 px at its scale
+            _assert_inside(f, w, h)
+        faces = engine.detect(canvas, full_coverage=True)
         for f in faces:
             _assert_inside(f, w, h)
-        assert faces, "the face in the corner is still found"
+        assert faces, "the face in the corner is found by the full-coverage search"
 
 
 def _assert_inside(face, width: int, height: int) -> None:

@@ -82,12 +82,14 @@ def _orientation(im: Image.Image) -> int:
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
-def reduction_for(header: Header, max_side: int | None) -> int:
-    """The JPEG DCT reduction (1, 2, 4 or 8) keeping the long side at least ``max_side``."""
-    if not max_side:
+def reduction_for(header: Header, fmt: str, max_side: int | None) -> int:
+    """The reduction to decode at, keeping the long side at least ``max_side``: JPEG 1, 2, 4 or 8
+    (DCT scaling: the work is skipped); PNG 1 or 2 (OpenCV decodes, then halves with a 2x2 mean,
+    needing less memory than a full decode, which holds two copies); others 1."""
+    if not max_side or fmt not in ("jpeg", "png") or (fmt == "jpeg" and header.mode not in ("RGB", "L")):
         return 1
     long_side = max(header.width, header.height)
-    for factor in (8, 4, 2):
+    for factor in (8, 4, 2) if fmt == "jpeg" else (2,):
         if long_side / factor >= max_side:
             return factor
     return 1
@@ -99,7 +101,7 @@ def decode_pixels(data: bytes, fmt: str, header: Header, name: str, reduce: int 
         if fmt == "jpeg" and header.mode in ("RGB", "L"):
             rgb = _jpeg(data, header, reduce)
         elif fmt == "png" and header.width * header.height <= _opencv_pixel_cap():
-            rgb = _png(data)
+            rgb = _png(data, reduce)
         else:
             rgb = _pillow(data, fmt)
     except (CorruptImageError, ImageTooLargeError):
@@ -129,12 +131,16 @@ def _opencv_pixel_cap() -> int:
         return DEFAULT_MAX_PIXELS
 
 
-def _png(data: bytes) -> np.ndarray | None:
-    # IMREAD_COLOR: 3 channels, 8 bits (16-bit samples scaled by 1/257, grey and palette expanded).
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
-    if bgr is None:
-        return None
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB, dst=bgr)  # in place: one buffer for a 40 MP photo
+def _png(data: bytes, reduce: int = 1) -> np.ndarray | None:
+    # 3 channels, 8 bits (16-bit samples scaled by 1/257, grey and palette expanded, alpha dropped).
+    colour = cv2.IMREAD_REDUCED_COLOR_2 if reduce == 2 else cv2.IMREAD_COLOR
+    rgb_flag = getattr(cv2, "IMREAD_COLOR_RGB", None)
+    if rgb_flag is not None and reduce == 1:
+        colour = rgb_flag
+    out = cv2.imdecode(np.frombuffer(data, np.uint8), colour | cv2.IMREAD_IGNORE_ORIENTATION)
+    if out is None or colour == rgb_flag:
+        return out
+    return cv2.cvtColor(out, cv2.COLOR_BGR2RGB, dst=out)  # in place: one buffer
 
 
 def _pillow(data: bytes, fmt: str) -> np.ndarray:

@@ -102,7 +102,7 @@ def load_image(source: ImageSource, limits: ImageLimits | None = None, *, max_si
 
     ``source`` may be a path, encoded bytes, an RGB(A) or grey ``uint8`` array, or
     an already decoded image (returned as is). ``max_side`` allows a reduced decode
-    where the format makes it cheap (JPEG's DCT scaling: 1/2, 1/4 or 1/8), never
+    where the format makes it cheap (JPEG's DCT scaling: 1/2, 1/4 or 1/8; PNG: 1/2), never
     below ``max_side`` pixels on the long side; the result's ``scale`` says what was
     done. Raises a subclass of :class:`~faceledger.errors.InputError` for anything it
     cannot use.
@@ -204,7 +204,7 @@ def _decode(data: bytes, limits: ImageLimits, name: str, max_side: int | None = 
         )
     header = read_header(data, fmt, name)
     _check_pixels(header.width, header.height, limits)
-    reduce = reduction_for(header, max_side) if fmt == "jpeg" and header.mode in ("RGB", "L") else 1
+    reduce = reduction_for(header, fmt, max_side)
     rgb = decode_pixels(data, fmt, header, name, reduce)
     expected = (-(-header.height // reduce), -(-header.width // reduce))
     if rgb.shape[:2] != expected:

@@ -20,12 +20,20 @@ class DetectOptions:
     ``upsample=False`` asks a detector never to enlarge the image for faces below its
     own reliable floor: it reports what it finds at native resolution, down to
     ``min_face_size`` (video redaction's fine pass, which cannot afford upsampling).
+
+    ``max_side`` bounds the :class:`~faceledger.Recognizer`'s search (detectors themselves
+    ignore it): a photo whose long side is larger is searched on a copy scaled to this
+    long side, then each face is refined on a crop of the full-resolution pixels (see
+    :mod:`faceledger.models.coarse`). Faces narrower than 16 px at that scale are not
+    searched for (in a 4000x3000 photo: faces under 50 px). ``None`` is the full-coverage
+    search every small face needs (crowds; redaction always runs it).
     """
 
     min_face_size: float = 20.0
     score_threshold: float = 0.6
     max_faces: int = 2000
     upsample: bool = True
+    max_side: int | None = 1280
 
     def __post_init__(self) -> None:
         if not (self.min_face_size >= 1):
@@ -34,6 +42,8 @@ class DetectOptions:
             raise ValueError("score_threshold must be within [0, 1]")
         if self.max_faces < 1:
             raise ValueError("max_faces must be at least 1")
+        if self.max_side is not None and self.max_side < 64:
+            raise ValueError("max_side must be at least 64 pixels (or None for full coverage)")
 
 
 class Detections(NamedTuple):

@@ -48,11 +48,18 @@ class YuNetDetector:
 
     OpenCV rebuilds YuNet's network whenever its input size changes, which costs more
     than the detection itself at 1080p; so one network is kept per input size seen
-    recently (a pyramid uses two or three sizes per photo size).
+    recently (a pyramid uses two or three sizes per photo size). A network holds about
+    100 bytes per input pixel, so the cache is bounded in count and in pixels, and a
+    network for an input over :data:`_MAX_CACHED_PIXELS` (a full-coverage search of a
+    large photo) is built, used once and released.
     """
 
     name = "yunet-2023mar-int8bq"
     _MAX_SIZES = 8
+    #: Largest input (pixels) whose network is kept: 1920x1088, video redaction's frames.
+    _MAX_CACHED_PIXELS = 1920 * 1088
+    #: All kept networks together (pixels), about 300 MB of buffers.
+    _CACHE_PIXELS = 3_000_000
 
     def __init__(self, model: bytes | str | Path) -> None:
         """``model``: the ONNX file's bytes (as hashed), or its path."""
@@ -64,10 +71,17 @@ class YuNetDetector:
         if net is None:
             # Score and NMS thresholds are applied after the pyramid merge; keep YuNet's own low.
             net = cv2.FaceDetectorYN.create("onnx", self._model, np.empty(0, np.uint8), size, 0.3, 0.3, 5000)
-            if len(self._nets) >= self._MAX_SIZES:
-                self._nets.pop(next(iter(self._nets)))
+        pixels = size[0] * size[1]
+        if pixels > self._MAX_CACHED_PIXELS:
+            return net  # used once, released by the caller
+        while self._nets and (len(self._nets) >= self._MAX_SIZES
+                              or self._cached_pixels() + pixels > self._CACHE_PIXELS):
+            self._nets.pop(next(iter(self._nets)))  # least recently used first
         self._nets[size] = net  # most recently used last
         return net
+
+    def _cached_pixels(self) -> int:
+        return sum(w * h for w, h in self._nets)
 
     def _detect_once(self, rgb: np.ndarray) -> Detections:
         h, w = rgb.shape[:2]

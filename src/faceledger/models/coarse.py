@@ -1,0 +1,115 @@
+"""Coarse-to-fine detection: a bounded pass over a scaled copy, then each face refined on a crop.
+
+Finding the faces of a 12 or 40 megapixel photo does not need a detector pass over every
+pixel: one pass over a copy whose long side is ``DetectOptions.max_side`` (1280 px by
+default) finds every face at least 16 px wide at that scale, in a time and memory that do
+not grow with the photo. A face found there with too few pixels for the aligner (narrower
+than :data:`REFINE_BELOW` at the coarse scale) is detected again on a crop of the
+full-resolution pixels around it, scaled so the face is :data:`REFINE_WIDTH` px wide
+(never enlarged), in a fixed :data:`CANVAS` x :data:`CANVAS` input: one detector network
+size serves every refinement. Its box and landmarks then come from those pixels.
+
+Works over any :class:`~faceledger.models.base.Detector`; photos no larger than
+``max_side`` go to the detector unchanged, and ``max_side=None`` asks for the detector's
+own full-coverage search.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from faceledger._cv import cv2
+from faceledger.core.geometry import iou
+from faceledger.models.base import Detections, DetectOptions, Detector
+from faceledger.models.pyramid import DETECTOR_MIN_FACE
+
+__all__ = ["CANVAS", "REFINE_BELOW", "REFINE_WIDTH", "detect_coarse_to_fine", "refine", "shrink"]
+
+#: A face narrower than this at the coarse scale (pixels) is refined on a full-resolution crop.
+REFINE_BELOW = 112.0
+#: The width a refined face is given in its crop (pixels; never more than its native width).
+REFINE_WIDTH = 112.0
+#: The side of the refinement input: the crop spans this many face widths.
+CANVAS = 320
+_CONTEXT = CANVAS / REFINE_WIDTH
+#: A refined detection must overlap the coarse one this much (IoU) to replace it.
+_MATCH_IOU = 0.3
+
+
+def detect_coarse_to_fine(detector: Detector, rgb: np.ndarray, options: DetectOptions) -> Detections:
+    """Faces in ``rgb`` (boxes x, y, w, h and landmarks in its pixels), bounded by ``options.max_side``."""
+    h, w = rgb.shape[:2]
+    side = options.max_side
+    if side is None or max(w, h) <= side:
+        return detector.detect(rgb, options)
+    small, sx, sy = shrink(rgb, side)
+    coarse_min = max(DETECTOR_MIN_FACE, options.min_face_size / sx)
+    found = detector.detect(small, replace(options, min_face_size=coarse_min, upsample=False))
+    if not len(found):
+        return found
+    boxes = found.boxes.astype(np.float32) * np.array([sx, sy, sx, sy], np.float32)
+    marks = found.landmarks.astype(np.float32) * np.array([sx, sy], np.float32)
+    for i in np.flatnonzero(found.boxes[:, 2] < REFINE_BELOW):
+        refined = refine(detector, rgb, boxes[i], options.score_threshold)
+        if refined is not None:
+            boxes[i], marks[i] = refined
+    keep = boxes[:, 2] >= options.min_face_size
+    return Detections(boxes[keep], marks[keep], found.scores[keep])
+
+
+def shrink(rgb: np.ndarray, long_side: int) -> tuple[np.ndarray, float, float]:
+    """``rgb`` reduced with an area filter to ``long_side``; and the image pixels per copy pixel (x, y).
+
+    A whole-number reduction goes first (OpenCV's fast path for the area filter, on the
+    image cut to a multiple of it: at most a few border pixels are left out), then the
+    small remainder.
+    """
+    h, w = rgb.shape[:2]
+    s = long_side / max(w, h)
+    target = (max(1, round(w * s)), max(1, round(h * s)))
+    k = int(1.0 / s)
+    if k >= 2:
+        cut = rgb[: h - h % k, : w - w % k]
+        rgb = cv2.resize(cut, (cut.shape[1] // k, cut.shape[0] // k), interpolation=cv2.INTER_AREA)
+        first = (k, k)
+    else:
+        first = (1, 1)
+    small = cv2.resize(rgb, target, interpolation=cv2.INTER_AREA) if rgb.shape[1::-1] != target else rgb
+    sx = first[0] * rgb.shape[1] / small.shape[1]
+    sy = first[1] * rgb.shape[0] / small.shape[0]
+    return small, sx, sy
+
+
+def refine(
+    detector: Detector, rgb: np.ndarray, box: np.ndarray, score_threshold: float
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Detect the face at ``box`` again on a full-resolution crop; its (box, landmarks), or None."""
+    h, w = rgb.shape[:2]
+    bw = float(max(box[2], box[3]))
+    r = min(1.0, REFINE_WIDTH / max(float(box[2]), 1.0))  # crop pixels per image pixel
+    half = CANVAS / r / 2.0
+    cx, cy = float(box[0] + box[2] / 2.0), float(box[1] + box[3] / 2.0)
+    x0, y0 = max(0, int(cx - half)), max(0, int(cy - half))
+    x1, y1 = min(w, int(np.ceil(cx + half))), min(h, int(np.ceil(cy + half)))
+    if x1 - x0 < 2 or y1 - y0 < 2 or bw <= 0:
+        return None
+    cw, ch = min(CANVAS, max(1, round((x1 - x0) * r))), min(CANVAS, max(1, round((y1 - y0) * r)))
+    canvas = np.zeros((CANVAS, CANVAS, 3), np.uint8)
+    interp = cv2.INTER_AREA if r < 1.0 else cv2.INTER_LINEAR
+    canvas[:ch, :cw] = cv2.resize(rgb[y0:y1, x0:x1], (cw, ch), interpolation=interp)
+    options = DetectOptions(min_face_size=DETECTOR_MIN_FACE, score_threshold=min(score_threshold, 0.5),
+                            max_faces=50, upsample=False, max_side=None)
+    d = detector.detect(canvas, options)
+    if not len(d):
+        return None
+    fx, fy = (x1 - x0) / cw, (y1 - y0) / ch  # canvas pixel -> image pixel
+    to_image = np.array([fx, fy, fx, fy], np.float32)
+    boxes = d.boxes.astype(np.float32) * to_image + np.array([x0, y0, 0, 0], np.float32)
+    overlap = iou(box[None, :], boxes)[0]
+    best = int(np.argmax(overlap))
+    if overlap[best] < _MATCH_IOU:
+        return None
+    marks = d.landmarks[best].astype(np.float32) * np.array([fx, fy], np.float32) + np.array([x0, y0], np.float32)
+    return boxes[best], marks
