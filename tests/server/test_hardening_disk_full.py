@@ -30,3 +30,4 @@ def test_a_full_store_answers_507_and_recovers(make_server):
     assert api.consent(gallery, "after").status_code == 201
     verify = api.post("admin", "/v1/ledger/verify")
     assert verify.status_code == 200 and verify.json()["ok"]
+

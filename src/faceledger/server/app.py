@@ -112,7 +112,8 @@ def create_app(
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestLimitMiddleware, max_requests=settings.max_requests,
                        retry_after_s=settings.retry_after_s,
-                       on_refuse=lambda: service.metrics.count("overload_rejections_total"))
+                       on_refuse=lambda: service.metrics.count("overload_rejections_total"),
+                       model_busy=service.pool.full)
     app.add_middleware(MetricsMiddleware, metrics=service.metrics)
     app.openapi = _openapi(app)  # type: ignore[method-assign]
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -15,6 +16,8 @@ __all__ = ["BearerFirstMiddleware", "BodyLimitMiddleware", "BodyTooLarge", "Requ
 
 #: Paths that always get through the request limit: probes must see a busy service as alive.
 PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
+#: The routes that run a model (their uploads are not read while the model pool is full).
+MODEL_PATHS = re.compile(r"^/v1/(detect|verify|redact|galleries/[^/]+/(enroll|identify))/?$")
 
 #: The page and the API load nothing from elsewhere; no inline script or style.
 CSP = ("default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "
@@ -40,23 +43,33 @@ async def _send_problem(send: Send, status: int, code: str, detail: str,
 class RequestLimitMiddleware:
     """At most ``max_requests`` requests in flight (probes excepted); beyond, ``503 overloaded`` with
     ``Retry-After`` at once. Counts requests, not connections: an idle or half-open connection
-    takes no place (the server cuts it after its header timeout, see :mod:`.protocol`)."""
+    takes no place (the server cuts it after its header timeout, see :mod:`.protocol`).
+
+    A model request (detect, verify, redact, enroll, identify) that arrives while ``model_busy()``
+    (every model worker busy, the queue full) is refused the same way *before its upload is read*,
+    so an overloaded service spends nothing on requests it cannot run."""
 
     def __init__(self, app: ASGIApp, max_requests: int, retry_after_s: int = 1,
-                 on_refuse: Callable[[], None] | None = None) -> None:
+                 on_refuse: Callable[[], None] | None = None, model_busy: Callable[[], bool] | None = None) -> None:
         self.app, self.max_requests, self.retry_after_s, self.on_refuse = app, max_requests, retry_after_s, on_refuse
+        self.model_busy = model_busy
         self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in PROBES:
             await self.app(scope, receive, send)
             return
+        why = None
         if self.in_flight >= self.max_requests:   # one event loop: no lock needed
+            why = f"{self.max_requests} requests in flight"
+        elif (self.model_busy is not None and scope["method"] == "POST" and MODEL_PATHS.match(scope["path"])
+              and self.model_busy()):
+            why = "every model worker is busy and the queue is full"
+        if why is not None:
             if self.on_refuse is not None:
                 self.on_refuse()
-            await _send_problem(send, 503, "overloaded", f"the service is at capacity ({self.max_requests} "
-                                f"requests in flight); retry after {self.retry_after_s} s",
-                                [(b"retry-after", str(self.retry_after_s).encode())])
+            await _send_problem(send, 503, "overloaded", f"the service is at capacity ({why}); retry after "
+                                f"{self.retry_after_s} s", [(b"retry-after", str(self.retry_after_s).encode())])
             return
         self.in_flight += 1
         try:

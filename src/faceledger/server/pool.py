@@ -38,9 +38,10 @@ class ModelPool(Generic[E]):
         self._idle: queue.Queue[E] = queue.Queue()
         for w in workers:
             self._idle.put(w)
-        self._admission = threading.BoundedSemaphore(self.size + queue_size)
+        self.capacity = self.size + queue_size
+        self._admission = threading.BoundedSemaphore(self.capacity)
         self._lock = threading.Lock()
-        self.waiting = self.running = 0
+        self.waiting = self.running = self.admitted = 0
         self.wait_s, self.retry_after_s, self.metrics = wait_s, retry_after_s, metrics
         metrics.gauge("model_queue_depth", "Requests admitted and waiting for a model worker.", lambda: self.waiting)
         metrics.gauge("model_runs_in_progress", "Model runs in progress.", lambda: self.running)
@@ -55,10 +56,18 @@ class ModelPool(Generic[E]):
         """``fn(worker)`` in a worker thread; 503 :class:`ServiceError` when the pool is full."""
         if not self._admission.acquire(blocking=False):
             raise self._overloaded("every model worker is busy and the queue is full")
+        with self._lock:
+            self.admitted += 1
         try:
             return await anyio.to_thread.run_sync(self._run, operation, fn)
         finally:
+            with self._lock:
+                self.admitted -= 1
             self._admission.release()
+
+    def full(self) -> bool:
+        """Whether every worker is busy and the queue is full now (a hint: :meth:`run` decides)."""
+        return self.admitted >= self.capacity
 
     def _run(self, operation: str, fn: Callable[[E], R]) -> R:
         with self._lock:

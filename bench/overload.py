@@ -1,0 +1,237 @@
+"""Overload, slow clients and full disks: does the service keep its promises (issue 14)?
+
+Starts ``faceledger serve`` (as ``bench/load_verify.py`` does: 2 model workers, queue 6; the
+per-key rate limit off, so capacity is what is measured) and:
+
+1. **Capacity**: 4 closed-loop clients send ``POST /v1/verify`` (two 640x480 JPEGs) for
+   ``--seconds``; verifications per second = C.
+2. **Overload at 2x and 10x C**: an open-loop arrival of 2C and 10C requests per second for
+   ``--seconds`` (a request is sent on schedule whether or not earlier ones came back). Reported:
+   answers by status, p95 latency of successes and of refusals, refusals without ``Retry-After``,
+   requests with no answer within 30 s (hung), the server's RSS before and after (memory flat?),
+   and the ledger: verifications answered 200 against ``verify`` entries written in the phase.
+3. **Half-open connections**: 600 and 1000 sockets that stop in the middle of their headers are
+   held; ``/healthz`` and ``GET /v1/me`` are timed while they are held, and the time until the
+   server has closed every one of them is measured (header deadline: 10 s).
+4. **Disk-full rounds** (``--disk-rounds``, root or user namespaces needed): the accountable
+   workload of ``tests/store/disk_full_child.py`` on tmpfs filesystems of 16-32 MiB filled to
+   ENOSPC: refusals, acknowledged writes, writes lost, integrity, recovery.
+
+The peer in the same run is the capacity phase (1.) itself: the overload phases are read
+against it. Run from the repository root (about 3 minutes)::
+
+    .venv/bin/python bench/overload.py [--seconds 15] [--disk-rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from _common import REPO_ROOT, load_average, machine_rows, md_table, reproduce_command, testdata_dir
+from load_verify import Server, photo_640x480, run_phase
+
+HUNG_S = 30.0
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def verify_entries(server: Server, auditor: str, after_seq: int) -> tuple[int, int, int]:
+    """(ok verify entries after ``after_seq``, all entries after it, the head seq)."""
+    r = httpx.get(server.url + "/v1/ledger/export", params={"start_seq": after_seq + 1},
+                  headers={"Authorization": f"Bearer {auditor}"}, timeout=120)
+    r.raise_for_status()
+    rows = [json.loads(line) for line in r.text.splitlines() if line.strip()]
+    ok = sum(1 for e in rows if e.get("operation") == "verify" and e.get("outcome") == "ok")
+    head = max((e["seq"] for e in rows), default=after_seq)
+    return ok, len(rows), head
+
+
+async def open_loop(url: str, tokens: list[str], files: dict, rate: float, seconds: float) -> list[tuple]:
+    """Send ``rate`` requests/s for ``seconds`` on schedule; (status, latency s, has Retry-After) per request;
+    status 0: no answer within HUNG_S, -1: a connection error."""
+    limits = httpx.Limits(max_connections=2000, max_keepalive_connections=200)
+    async with httpx.AsyncClient(base_url=url, timeout=HUNG_S, limits=limits) as http:
+        async def one(i: int) -> tuple:
+            t0 = time.perf_counter()
+            try:
+                r = await http.post("/v1/verify", files=files, data={"purpose": "access_control"},
+                                    headers={"Authorization": f"Bearer {tokens[i % len(tokens)]}"})
+            except httpx.TimeoutException:
+                return 0, time.perf_counter() - t0, False
+            except httpx.HTTPError:
+                return -1, time.perf_counter() - t0, False
+            return r.status_code, time.perf_counter() - t0, "retry-after" in r.headers
+
+        tasks, start, n = [], time.monotonic(), int(rate * seconds)
+        for i in range(n):
+            delay = start + i / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(i)))
+        return list(await asyncio.gather(*tasks))
+
+
+def overload_row(server: Server, auditor: str, name: str, rate: float, tokens: list[str], files: dict,
+                 seconds: float) -> list[str]:
+    head0 = verify_entries(server, auditor, 0)[2]
+    rss0 = rss_mb(server.proc.pid)
+    results = asyncio.run(open_loop(server.url, tokens, files, rate, seconds))
+    time.sleep(1.0)
+    rss1 = rss_mb(server.proc.pid)
+    written, _, _ = verify_entries(server, auditor, head0)
+    status = Counter(r[0] for r in results)
+    ok = [r[1] for r in results if r[0] == 200]
+    refused = [r for r in results if r[0] in (429, 503)]
+    p95 = lambda xs: f"{np.percentile(np.array(xs) * 1000, 95):.0f}" if xs else "–"  # noqa: E731
+    other = len(results) - status[200] - status[503] - status[429] - status[0] - status[-1]
+    return [name, f"{rate:.1f}", str(len(results)), str(status[200]), str(status[503]), str(status[429]),
+            str(other), str(status[-1]), str(status[0]), p95(ok), p95([r[1] for r in refused]),
+            str(sum(1 for r in refused if not r[2])), f"{rss0:.0f} → {rss1:.0f}", f"{status[200]} / {written}",
+            load_average().split(" on")[0]]
+
+
+# -- half-open connections --------------------------------------------------------------------------
+
+def half_open_row(server: Server, held_count: int) -> list[str]:
+    held = []
+    for i in range(held_count):
+        s = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        if i % 3:
+            s.sendall(b"GET /v1/me HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        held.append(s)
+    t_held = time.monotonic()
+    health, api, statuses = [], [], Counter()
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        for _ in range(20):
+            t0 = time.perf_counter()
+            statuses[http.get("/healthz").status_code] += 1
+            health.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            statuses[http.get("/v1/me", headers={"Authorization": f"Bearer {server.admin}"}).status_code] += 1
+            api.append(time.perf_counter() - t0)
+    open_left = list(held)
+    while open_left and time.monotonic() - t_held < 60:
+        still = []
+        for s in open_left:
+            s.settimeout(0.01)
+            try:
+                if s.recv(1) == b"":
+                    continue
+            except (ConnectionResetError, BrokenPipeError):
+                continue
+            except TimeoutError:
+                pass
+            still.append(s)
+        open_left = still
+        time.sleep(0.2)
+    closed_after = time.monotonic() - t_held
+    for s in held:
+        s.close()
+    p = lambda xs: "{:.0f} / {:.0f}".format(*np.percentile(np.array(xs) * 1000, [50, 95]))  # noqa: E731
+    answered = f"{statuses[200]} of {sum(statuses.values())}"
+    return [str(held_count), answered, p(health), p(api), f"{held_count - len(open_left)} of {held_count}",
+            f"{closed_after:.1f}", load_average().split(" on")[0]]
+
+
+# -- disk-full rounds ---------------------------------------------------------------------------------
+
+def disk_rounds(rounds: int, lfw: Path) -> list[list[str]]:
+    if rounds <= 0:
+        return []
+    if shutil.which("unshare") is None:
+        return [["–", "unshare not found: skipped", "", "", "", "", ""]]
+    child = REPO_ROOT / "tests" / "store" / "disk_full_child.py"
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "src")}
+    rows = []
+    for i in range(rounds):
+        size = 16 + 4 * (i % 5)
+        with tempfile.TemporaryDirectory() as tmp:
+            script = (f'mount -t tmpfs -o size={size}m faceledger-full "{tmp}" && '
+                      f'exec "{sys.executable}" "{child}" "{tmp}" "{lfw}"')
+            done = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+                                  capture_output=True, text=True, env=env, timeout=600)
+            if done.returncode != 0:
+                done = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script],
+                                      capture_output=True, text=True, env=env, timeout=600)
+        if done.returncode != 0:
+            rows.append([str(i + 1), f"{size} MiB", "failed: " + done.stderr.strip()[-200:], "", "", "", ""])
+            continue
+        r = json.loads(done.stdout.strip().splitlines()[-1])
+        acked = sum(seen.count("ok") for seen in r["outcomes"].values())
+        refusals = sum(seen.count("storage_full") for seen in r["outcomes"].values())
+        lost = len(r["problems_full"]) + len(r["problems_after"])
+        rows.append([str(i + 1), f"{size} MiB", f"{refusals} storage_full of {sum(map(len, r['outcomes'].values()))}",
+                     str(acked), str(lost), r["integrity"],
+                     "yes" if set(r["after_free"].values()) == {"ok"} else str(r["after_free"])])
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=15.0, help="Duration of each load phase (default 15).")
+    parser.add_argument("--disk-rounds", type=int, default=5, help="Full-filesystem rounds (default 5; 0: none).")
+    args = parser.parse_args()
+    root = testdata_dir()
+    lfw = root / "lfw" / "images"
+    a = photo_640x480(lfw / "Aaron_Peirsol" / "Aaron_Peirsol_0001.jpg")
+    b = photo_640x480(lfw / "Aaron_Peirsol" / "Aaron_Peirsol_0002.jpg")
+    files = {"photo_a": ("a.jpg", a, "image/jpeg"), "photo_b": ("b.jpg", b, "image/jpeg")}
+    load_before = load_average()
+    with tempfile.TemporaryDirectory() as tmp:
+        server = Server(Path(tmp) / "data", 2, 6, rate_per_minute=0)
+        try:
+            tokens = [server.new_key(f"client-{i}") for i in range(16)]
+            auditor = server.new_key("auditor", "auditor")
+            run_phase(server, "warm-up", tokens[:2], 2, files, 3)
+            capacity = run_phase(server, "capacity", tokens[:4], 4, files, args.seconds)
+            cap = capacity.statuses.get(200, 0) / capacity.seconds
+            over = [overload_row(server, auditor, f"{k}x capacity", k * cap, tokens, files, args.seconds)
+                    for k in (2, 10)]
+            half = [half_open_row(server, n) for n in (600, 1000)]
+            intact = httpx.post(server.url + "/v1/ledger/verify", headers={"Authorization": f"Bearer {auditor}"},
+                                timeout=300).json()["ok"]
+            peak = server.peak_rss_mb()
+        finally:
+            server.stop()
+    disk = disk_rounds(args.disk_rounds, lfw)
+
+    print("## Overload, slow clients and full disks (bench/overload.py)\n")
+    print(f"Capacity (peer, same run): 4 closed-loop clients, {cap:.1f} verifications/s "
+          f"(p95 {np.percentile(np.array(capacity.latencies) * 1000, 95):.0f} ms), "
+          f"load {capacity.load}.\n")
+    print(md_table(["phase", "offered req/s", "requests", "200", "503", "429", "other", "conn. errors", "hung (>30 s)",
+                    "200 p95 ms", "503/429 p95 ms", "refusals without Retry-After", "server RSS MB before → after",
+                    "verified 200 / ledger entries", "load avg (1 min)"], over))
+    print(f"\nLedger intact after the run: {intact}. Server peak RSS (VmHWM): {peak:.0f} MB.\n")
+    print(md_table(["half-open connections held", "/healthz and /v1/me answered 200", "/healthz p50 / p95 ms",
+                    "/v1/me p50 / p95 ms", "closed by the server", "all closed after s", "load avg (1 min)"], half))
+    if disk:
+        print()
+        print(md_table(["disk-full round", "tmpfs", "refusals", "writes acknowledged", "writes lost",
+                        "integrity_check", "writes work after freeing space"], disk))
+    print(f"\nLoad average before the run: {load_before}.\n")
+    print(md_table(["what", "value"], machine_rows()))
+    print(f"\nReproduce: `{reproduce_command()}`")
+
+
+if __name__ == "__main__":
+    main()
