@@ -32,11 +32,16 @@ class BodyTooLarge(StarletteHTTPException):
 
 
 async def _send_problem(send: Send, status: int, code: str, detail: str,
-                        extra_headers: list[tuple[bytes, bytes]] = ()) -> None:  # type: ignore[assignment]
+                        extra_headers: list[tuple[bytes, bytes]] = (),  # type: ignore[assignment]
+                        close: bool = True) -> None:
+    """A problem+json answer sent before the body is read. ``close=False`` keeps the connection: the
+    server then discards the rest of the body (under its body deadlines) and the client reads the
+    answer instead of a reset."""
     body = json.dumps(problem_body(status, code, detail)).encode()
+    closing = [(b"connection", b"close")] if close else []
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close"), *extra_headers]})
+                            *closing, *extra_headers]})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -69,7 +74,8 @@ class RequestLimitMiddleware:
             if self.on_refuse is not None:
                 self.on_refuse()
             await _send_problem(send, 503, "overloaded", f"the service is at capacity ({why}); retry after "
-                                f"{self.retry_after_s} s", [(b"retry-after", str(self.retry_after_s).encode())])
+                                f"{self.retry_after_s} s", [(b"retry-after", str(self.retry_after_s).encode())],
+                                close=False)
             return
         self.in_flight += 1
         try:
