@@ -13,6 +13,7 @@ module                        what it decides
 ``policy``                    the deployment policy file; who may do what; limits
 ``consent``                   consent records and whether one covers a use
 ``authorization``             authorizations and every precondition of a 1:N search
+``builders``                  building new records from requests: times with a zone, subject references, names
 ``ledger``                    ledger entries, the biometric-data guard, sealing
 ``verify``                    hash-chain verification and tampering diagnosis (also in processes)
 ``rowhash``                   fast hashes of stored rows, both storage layouts
