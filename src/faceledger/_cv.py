@@ -16,4 +16,7 @@ os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(DEFAULT_MAX_PIXELS))
 
 import cv2  # noqa: E402
 
+if "OPENCV_LOG_LEVEL" not in os.environ:  # decoder warnings about refused input are ours to report
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
 __all__ = ["DEFAULT_MAX_PIXELS", "cv2"]
