@@ -89,3 +89,13 @@ def test_deleting_a_gallery_with_its_subjects_deletes_their_kept_answers(enrolle
     enrolled.keep_answer("k2:b", {"at": "x", "body": {"subject_ref": "someone-elsewhere"}})
     assert enrolled.delete_gallery(ADMIN, GALLERY, erase_subjects=True) == 2
     assert enrolled.stored_answer("k2:a") is None and enrolled.stored_answer("k2:b") is not None
+
+
+def test_answers_past_their_replay_window_are_forgotten(engine):
+    now = datetime.now(UTC)
+    engine.keep_answer("k3:old", {"at": (now - timedelta(hours=30)).isoformat(), "body": {}})
+    engine.keep_answer("k3:new", {"at": now.isoformat(), "body": {}})
+    engine.keep_answer("k3:bad", {"at": "not a time", "body": {}})
+    assert engine.forget_answers(now - timedelta(hours=24)) == 2
+    assert engine.stored_answer("k3:new") is not None
+    assert engine.stored_answer("k3:old") is None and engine.stored_answer("k3:bad") is None

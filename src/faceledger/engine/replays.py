@@ -11,9 +11,11 @@ kept answer is not ledgered: it is a copy of what was already answered and ledge
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
-from faceledger.errors import NotFoundError
+from faceledger.errors import FaceLedgerError, NotFoundError
+from faceledger.governance._time import utc
 
 from ._base import EngineBase
 
@@ -31,9 +33,18 @@ class ReplayOps(EngineBase):
             return None
 
     def keep_answer(self, answer_id: str, answer: dict[str, Any]) -> None:
-        """Keep ``answer`` (plain JSON data) under ``answer_id`` for replays."""
+        """Keep ``answer`` (plain JSON data with an ISO-8601 ``at``) under ``answer_id`` for replays."""
         with self.store.transaction() as tx:
             tx.put_record(REPLAY, answer_id, answer)
+
+    def forget_answers(self, kept_before: datetime) -> int:
+        """Delete the answers kept before ``kept_before`` (their replay window is over); returns how many."""
+        limit = utc(kept_before, "kept_before")
+        stale = [r.record_id for r in self.store.list_records(REPLAY) if _kept_at(r.data) < limit]
+        if not stale:
+            return 0
+        with self.store.transaction() as tx:
+            return sum(tx.delete_records(kind=REPLAY, record_id=rid) for rid in stale)
 
 
 def purge_answers(tx: Any, subject_refs: Iterable[str]) -> int:
@@ -44,6 +55,13 @@ def purge_answers(tx: Any, subject_refs: Iterable[str]) -> int:
     doomed = [r.record_id for r in tx.list_records(REPLAY) if any(ref in text for text in _texts(r.data)
                                                                   for ref in refs)]
     return sum(tx.delete_records(kind=REPLAY, record_id=rid) for rid in doomed)
+
+
+def _kept_at(answer: dict[str, Any]) -> datetime:
+    try:
+        return utc(datetime.fromisoformat(str(answer.get("at"))), "at")
+    except (ValueError, FaceLedgerError):
+        return datetime.min.replace(tzinfo=UTC)  # unreadable: as old as can be
 
 
 def _texts(value: Any) -> Iterator[str]:

@@ -7,7 +7,8 @@ subject deletes every kept answer that names it) under
 (method, path, query, form fields with file digests, or the canonical JSON body).
 The same key with a different request is refused (422 ``idempotency_key_reused``);
 while the first request runs, a second one is refused (409 ``idempotency_in_progress``).
-Records older than ``idempotency_ttl_hours`` are forgotten. Replays carry the header
+Records older than ``idempotency_ttl_hours`` are never replayed, and are deleted (at most once an
+hour, when a new answer is kept). Replays carry the header
 ``Idempotent-Replayed: true``. The record is written right after the engine's own
 transaction, so a crash between the two can let one retry run again.
 """
@@ -35,6 +36,7 @@ from .problems import ServiceError, engine_problem
 __all__ = ["Idempotency"]
 
 HEADER = "Idempotency-Key"
+SWEEP_EVERY = timedelta(hours=1)
 
 
 async def fingerprint(request: Request) -> str:
@@ -65,6 +67,7 @@ class Idempotency:
 
     def __init__(self, engine: Engine, ttl_hours: int) -> None:
         self.engine, self.ttl = engine, timedelta(hours=ttl_hours)
+        self._swept = datetime.min.replace(tzinfo=UTC)
         self._inflight: set[str] = set()
         self._lock = threading.Lock()
 
@@ -114,6 +117,10 @@ class Idempotency:
 
     def _save(self, record_id: str, data: dict[str, Any]) -> None:
         self.engine.keep_answer(record_id, data)
+        now = datetime.now(UTC)
+        if now - self._swept >= SWEEP_EVERY:
+            self._swept = now
+            self.engine.forget_answers(now - self.ttl)
 
 
 async def _answer(work: Callable[[], Awaitable[Response]]) -> Response:
