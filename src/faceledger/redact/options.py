@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from faceledger.core.redaction import RedactionStyle
+from faceledger.redact.photo_search import PhotoSearch
 from faceledger.redact.tracker import TrackerConfig
 
 __all__ = ["RedactOptions", "VideoSettings"]
@@ -68,6 +69,8 @@ class RedactOptions:
     what was redacted (green: detected, yellow: covered by tracking), for checking.
     ``keep_metadata`` keeps video container and stream tags and photo EXIF/ICC
     (orientation reset, since pixels are written upright); by default all are dropped.
+    ``photo`` says how hard photos are searched (scales, second detector, ``fast``); see
+    :mod:`faceledger.redact.photo_search`.
     """
 
     style: RedactionStyle = field(default_factory=RedactionStyle)
@@ -78,6 +81,7 @@ class RedactOptions:
     keep_metadata: bool = False
     keep_audio: bool = True
     video: VideoSettings = field(default_factory=VideoSettings)
+    photo: PhotoSearch = field(default_factory=PhotoSearch)
 
     def __post_init__(self) -> None:
         if not (0.05 <= self.score_threshold <= 1.0):

@@ -27,6 +27,7 @@ from faceledger.models.base import Detector
 from faceledger.redact.detection import find_faces
 from faceledger.redact.errors import OutputExistsError
 from faceledger.redact.options import RedactOptions
+from faceledger.redact.photo_search import head_boxes, search_photo, second_detector
 from faceledger.redact.summary import FileReport
 
 __all__ = ["RedactedImage", "redact_image", "redact_photo", "write_photo"]
@@ -41,27 +42,38 @@ class RedactedImage:
     """A redacted RGB image, the face boxes obscured in it (x, y, w, h), and any failure.
 
     ``obscured`` is true when detection failed and the whole image was painted over;
-    ``error`` then says why.
+    ``error`` then says why. ``detectors`` names the detectors that searched the image.
     """
 
     rgb: np.ndarray
     boxes: np.ndarray
     obscured: bool = False
     error: str | None = None
+    detectors: tuple[str, ...] = ()
 
 
 def redact_image(rgb: np.ndarray, detector: Detector, options: RedactOptions | None = None) -> RedactedImage:
-    """Redact every face of an upright RGB ``uint8`` image; never returns faces untouched."""
+    """Redact every face of an upright RGB ``uint8`` image; never returns faces untouched.
+
+    ``detector`` is the main detector; the thorough search (the default) adds CenterFace
+    when ``options.photo`` asks for it (see :mod:`faceledger.redact.photo_search`).
+    """
     options = options or RedactOptions()
+    names = (getattr(detector, "name", type(detector).__name__),)
     try:
-        boxes = find_faces(detector, rgb, options)
+        if options.photo.fast:
+            boxes = find_faces(detector, rgb, options)
+        else:
+            second = second_detector(options.photo)
+            names += (second.name,) if second is not None else ()
+            boxes = head_boxes(search_photo(rgb, detector, second, options.score_threshold, options.photo))
         out = redact_faces(rgb, boxes, options.style)
         if options.draw_boxes:
             draw_boxes(out, boxes, [_DETECTED] * len(boxes), inplace=True)
-        return RedactedImage(out, boxes)
+        return RedactedImage(out, boxes, detectors=names)
     except Exception as exc:  # noqa: BLE001 - fail closed on anything the detector raises
         message = f"face detection failed ({type(exc).__name__}: {exc}); the photo was fully obscured"
-        return RedactedImage(obscure_frame(rgb), np.zeros((0, 4)), obscured=True, error=message)
+        return RedactedImage(obscure_frame(rgb), np.zeros((0, 4)), obscured=True, error=message, detectors=names)
 
 
 def redact_photo(
