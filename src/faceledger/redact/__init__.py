@@ -22,22 +22,28 @@ import numpy as np
 from faceledger.core.redaction import RedactionStyle
 from faceledger.media.image import ImageLimits
 from faceledger.models.base import Detector
+from faceledger.redact.archive import ArchiveJob, WorkerCrashedError, redact_archive
 from faceledger.redact.errors import CorruptVideoError, DetectionFailedError, NoVideoStreamError, OutputExistsError
 from faceledger.redact.folder import redact_path
+from faceledger.redact.manifest import ManifestError
 from faceledger.redact.options import RedactOptions, VideoSettings
 from faceledger.redact.paths import default_output
 from faceledger.redact.photo import RedactedImage, redact_image
+from faceledger.redact.photo_search import PhotoSearch
 from faceledger.redact.summary import FileReport, NullProgress, ProgressSink, RedactSummary
 from faceledger.redact.tracker import FaceTracker, TrackedBox, TrackerConfig
 
 __all__ = [
+    "ArchiveJob",
     "CorruptVideoError",
     "DetectionFailedError",
     "FaceTracker",
     "FileReport",
+    "ManifestError",
     "NoVideoStreamError",
     "NullProgress",
     "OutputExistsError",
+    "PhotoSearch",
     "ProgressSink",
     "RedactOptions",
     "RedactSummary",
@@ -47,7 +53,9 @@ __all__ = [
     "TrackedBox",
     "TrackerConfig",
     "VideoSettings",
+    "WorkerCrashedError",
     "default_output",
+    "redact_archive",
     "redact_image",
     "redact_path",
 ]

@@ -24,7 +24,7 @@ from faceledger.redact.photo import redact_photo
 from faceledger.redact.summary import FileReport, NullProgress, ProgressSink, RedactSummary
 from faceledger.redact.video import redact_video
 
-__all__ = ["iter_media", "redact_path"]
+__all__ = ["iter_media", "redact_file", "redact_path"]
 
 
 def redact_path(
@@ -43,7 +43,7 @@ def redact_path(
     check_output(source, output, options.overwrite)
     if source.is_dir():
         return _redact_folder(source, output, detector, options, progress, limits)
-    return RedactSummary((_redact_file(source, output, detector, options, progress, limits),))
+    return RedactSummary((redact_file(source, output, detector, options, progress, limits),))
 
 
 def iter_media(folder: Path) -> Iterator[Path]:
@@ -55,7 +55,7 @@ def iter_media(folder: Path) -> Iterator[Path]:
                 yield Path(root) / name
 
 
-def _redact_file(
+def redact_file(
     source: Path,
     output: Path,
     detector: Detector,
@@ -63,6 +63,7 @@ def _redact_file(
     progress: ProgressSink,
     limits: ImageLimits | None,
 ) -> FileReport:
+    """Redact one photo or video file into ``output`` (raises the file's typed error)."""
     if media_kind(source) == "photo":
         return redact_photo(source, output, detector, options, limits)
     max_pixels = limits.max_pixels if limits is not None else ImageLimits().max_pixels
@@ -106,7 +107,7 @@ def _folder_item(
         return FileReport(path, None, "skipped", error_code="skipped", error="not a photo or a video; not copied")
     start = time.perf_counter()
     try:
-        return _redact_file(path, target, detector, options, progress, limits)
+        return redact_file(path, target, detector, options, progress, limits)
     except FaceLedgerError as exc:
         kind = "video" if suffix in VIDEO_SUFFIXES else "photo"
         return FileReport(path, None, kind, error_code=exc.code, error=exc.message, seconds=time.perf_counter() - start)

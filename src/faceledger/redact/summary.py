@@ -20,6 +20,8 @@ class FileReport:
     ``obscured`` counts frames (or the photo) fully obscured because detection
     failed. ``error_code``/``error`` are set when the file failed (no output) or was
     obscured; ``output`` is ``None`` when nothing was written. ``seconds`` is wall time.
+    ``resumed`` marks a file an archive rerun found already done (its manifest line and
+    both hashes matched), so it was not redacted again.
     """
 
     source: Path
@@ -31,6 +33,7 @@ class FileReport:
     error_code: str | None = None
     error: str | None = None
     seconds: float = 0.0
+    resumed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +72,11 @@ class RedactSummary:
     def errors(self) -> tuple[FileReport, ...]:
         """Every report that carries an error (failed, or written with obscured frames)."""
         return tuple(r for r in self.reports if r.error_code and r.kind != "skipped")
+
+    @property
+    def resumed(self) -> int:
+        """Files an archive rerun skipped because they were already done."""
+        return sum(1 for r in self.reports if r.resumed)
 
     @property
     def seconds(self) -> float:

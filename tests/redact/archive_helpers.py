@@ -1,0 +1,36 @@
+"""Detector factories for archive tests; spawned workers import this module by name.
+
+The tests put this folder on ``sys.path``; worker processes started with ``spawn`` get the
+parent's ``sys.path``, so they can unpickle the factories below.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from faceledger.models.base import Detections, DetectOptions
+
+#: A photo of exactly this width makes :func:`crashing_detector`'s worker process die.
+CRASH_WIDTH = 333
+
+
+class CrashOnWidth:
+    """The default detector, except that it kills its own process on a photo ``CRASH_WIDTH`` wide."""
+
+    name = "crash-on-width"
+
+    def __init__(self) -> None:
+        from faceledger.models.registry import load_backend
+
+        self.inner = load_backend("yunet-sface").detector
+
+    def detect(self, rgb: np.ndarray, options: DetectOptions) -> Detections:
+        if rgb.shape[1] == CRASH_WIDTH:
+            os._exit(17)  # a hard crash: no exception, no cleanup, like a segfault or the OOM killer
+        return self.inner.detect(rgb, options)
+
+
+def crashing_detector() -> CrashOnWidth:
+    return CrashOnWidth()
