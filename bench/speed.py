@@ -13,9 +13,14 @@ two threads (``cv2.setNumThreads``; dlib uses one core whatever the setting).
   (5-point landmarks, 1 jitter) — its defaults.
 
 Decoding is timed apart (FaceLedger: Pillow + EXIF transpose + SHA-256). Times
-are milliseconds, "median (p90)". Prints Markdown; run from the repository root::
+are milliseconds, "median (p90)". Then the high-resolution set (``bench/highres.py``):
+photos of 0.3-12 MP made from the shared group photos, one template per photo from the
+file, with face_recognition's ratio per resolution band in the same run, the floor per
+photo, a 39.7 MP photo (time and peak RSS) and ``faceledger.verify`` in a loop.
+Prints Markdown; run from the repository root::
 
-    .venv/bin/python bench/speed.py            # about 3 minutes on 2 cores
+    .venv/bin/python bench/speed.py                      # about 8 minutes on 2 cores
+    .venv/bin/python bench/speed.py --only-highres --before ../old-checkout
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import cv2
 import face_recognition as fr
 import numpy as np
 
+import highres
 from _common import (
     Stats,
     fmt_ms,
@@ -453,10 +459,24 @@ def main() -> None:
     ap.add_argument("--crops", type=int, default=16, help="aligned LFW crops for the embedder-alone rows")
     ap.add_argument("--profile", choices=["auto", "always", "never"], default="auto",
                     help="show where FaceLedger's time goes where it is over 1.2x raw OpenCV (auto)")
+    ap.add_argument("--only-highres", action="store_true", help="only the high-resolution tables")
+    ap.add_argument("--no-highres", action="store_true", help="skip the high-resolution tables")
+    ap.add_argument("--before", type=Path, default=None,
+                    help="another checkout of FaceLedger to time on the high-resolution set (before/after)")
+    ap.add_argument("--per-band", type=int, default=2, help="source photos per band (each gives 2 photos)")
     args = ap.parse_args()
     threads = [int(t) for t in args.threads.split(",")]
     root = testdata_dir()
     t_start = time.perf_counter()
+    if args.only_highres:
+        cv2.setNumThreads(max(threads))
+        print("## Speed on high-resolution photos\n")
+        print(md_table(["machine", "value"], [*machine_rows(), ("load average at start", load_average())]))
+        print(f"\nReproduce: `{reproduce_command()}`; OpenCV threads: {max(threads)}")
+        highres.run(root, args.runs, args.before, args.per_band)
+        print(f"\nLoad average at the end: {load_average()}. "
+              f"Total runtime of this program: {time.perf_counter() - t_start:.0f} s.")
+        return
     engine, raw = Recognizer(), RawOpenCV()
     scenes = build_scenes(root)
     print_header(scenes, engine, raw)
@@ -471,6 +491,10 @@ def main() -> None:
     print(md_table(["JPEG bytes", "FaceLedger load_image (Pillow + EXIF + SHA-256)",
                     "face_recognition.load_image_file (Pillow)", "cv2.imdecode + BGR->RGB"],
                    decode_rows(root, scenes, args.runs)))
+
+    if not args.no_highres:
+        cv2.setNumThreads(max(threads))
+        highres.run(root, args.runs, args.before, args.per_band)
 
     slow = [s for s in scenes if ratios.get((s.name, threads[0]), 0) > 1.2]
     to_profile = scenes if args.profile == "always" else ([] if args.profile == "never" else slow)
