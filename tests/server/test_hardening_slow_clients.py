@@ -19,7 +19,7 @@ import pytest
 
 from .live import LiveServer
 
-HEADER_S = BODY_S = 2.0
+HEADER_S = BODY_S = SEND_S = 2.0
 HELD = 600
 MAX_REQUESTS = 4
 
@@ -27,6 +27,7 @@ MAX_REQUESTS = 4
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
     env = {"FACELEDGER_HEADER_TIMEOUT_S": str(HEADER_S), "FACELEDGER_BODY_TIMEOUT_S": str(BODY_S),
+           "FACELEDGER_SEND_TIMEOUT_S": str(SEND_S),
            "FACELEDGER_MODEL_WORKERS": "1", "FACELEDGER_MAX_REQUESTS": str(MAX_REQUESTS),
            "FACELEDGER_RATE_LIMIT_PER_MINUTE": "0"}
     server = LiveServer(tmp_path_factory.mktemp("slow"), env=env).wait_ready()
@@ -169,6 +170,44 @@ def test_oversized_or_garbled_request_heads_are_refused_at_once(live, request_by
     finally:
         s.close()
     assert httpx.get(live.url + "/healthz", timeout=5).status_code == 200
+
+
+def test_a_client_that_stops_reading_its_answers_is_cut(live):
+    """400 pipelined requests for the OpenAPI document, never read: the server's send buffer fills,
+    and the connection is cut after the send deadline instead of holding its task for ever."""
+    size = len(httpx.get(live.url + "/openapi.json", timeout=10).content)
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", live.port))
+    try:
+        s.sendall(b"GET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n" * 400)
+        time.sleep(SEND_S + 3)                        # read nothing meanwhile
+        received, start = 0, time.monotonic()
+        s.settimeout(10)
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := s.recv(65536):
+                received += len(chunk)
+        assert time.monotonic() - start < 10           # the stream ended: the server cut it
+        assert received < 400 * size / 2, (received, 400 * size)
+    finally:
+        s.close()
+    assert httpx.get(live.url + "/healthz", timeout=5).status_code == 200
+
+
+def test_the_connection_cap_closes_new_connections_at_once(tmp_path):
+    env = {"FACELEDGER_MAX_CONNECTIONS": "16", "FACELEDGER_HEADER_TIMEOUT_S": str(HEADER_S),
+           "FACELEDGER_MODEL_WORKERS": "1"}
+    with LiveServer(tmp_path / "cap", env=env) as server:
+        held = [_open(server.port, b"") for _ in range(16)]
+        try:
+            extra = _open(server.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert _closed_by_server(extra, 2)     # over the cap: closed without an answer
+            extra.close()
+        finally:
+            for s in held:
+                s.close()
+        time.sleep(0.5)
+        assert httpx.get(server.url + "/healthz", timeout=5).status_code == 200
 
 
 def test_cut_clients_leave_no_traceback_in_the_log(live):
