@@ -65,7 +65,7 @@ def test_full_workflow(lfw: Path, data_dir: Path, tmp_path: Path):
     # ... and cannot get around it by typing another name
     r = runner.invoke(app, ["--actor", "someone-else", "--role", "reviewer", "review", "decide", lead, "confirmed",
                             "--rationale", "ears", "--subject", "aaron"])
-    assert r.exit_code == 6 and "is refused: this command acts as 'root'" in r.output
+    assert r.exit_code == 6 and "acting as 'someone-else' is refused: this is 'root' (os:root)" in r.output
     # another person reviews: here with their own API key (the ledger names the key and the OS user)
     created = fl("admin", "key", "create", "rita", "reviewer", "--json")
     assert created.exit_code == 0, created.output
@@ -78,6 +78,9 @@ def test_full_workflow(lfw: Path, data_dir: Path, tmp_path: Path):
     assert reviews == [("root", "os:root", "refused"), ("root", "os:root", "refused"),
                        ("rita", f"key:{rita['key_id']} os:root", "ok")]
     assert {e.credential for e in entries if e.operation == "identify"} == {"os:root"}
+    (claim,) = [e for e in entries if e.operation == "sign_in"]
+    assert (claim.actor, claim.role, claim.outcome, claim.result["reason"]) == ("root", "reviewer", "refused",
+                                                                              "impersonation")
 
     assert fl("auditor", "ledger", "verify").exit_code == 0
     report = fl("auditor", "report", "usage", "--json")

@@ -47,6 +47,9 @@ def test_someone_who_does_not_own_the_data_directory_holds_no_role(data_dir: Pat
         assert r.exit_code == 6 and "holds no role" in r.output and "owner of the data directory" in r.output
         r = fl("detect", "nothing.jpg")
         assert r.exit_code == 6
+        refused = [(e.operation, e.actor, e.role, e.credential, e.result.get("reason")) for e in entries(data_dir)][1:]
+        assert refused == [("sign_in", ME, "admin", f"os:{ME}", "no_role"), ("sign_in", ME, "none", f"os:{ME}",
+                                                                             "no_role")]
     finally:
         os.chown(data_dir, os.geteuid(), -1)
 
@@ -67,13 +70,15 @@ def test_operators_table_gives_roles_and_role_only_chooses_among_them(data_dir: 
 
 def test_actor_flag_cannot_impersonate(data_dir: Path):
     r = fl("--actor", "someone-else", "--role", "admin", "gallery", "create", "staff")
-    assert r.exit_code == 6 and "is refused: this command acts as" in r.output
+    assert r.exit_code == 6 and f"acting as 'someone-else' is refused: this is '{ME}'" in r.output
     r = fl("--actor", "someone-else", "--role", "admin", "gallery", "create", "staff",
            env={"FACELEDGER_ACTOR": "x"})
     assert r.exit_code == 6
     r = fl("--actor", ME, "--role", "admin", "gallery", "create", "staff")  # naming yourself is harmless
     assert r.exit_code == 0, r.output
-    assert [e.actor for e in entries(data_dir)] == [ME]
+    got = [(e.operation, e.outcome, e.actor, e.result.get("reason")) for e in entries(data_dir)]
+    assert got == [("sign_in", "refused", ME, "impersonation"), ("sign_in", "refused", ME, "impersonation"),
+                   ("gallery_create", "ok", ME, None)]
 
 
 def test_key_commands_and_acting_with_an_api_key(data_dir: Path):
@@ -102,7 +107,7 @@ def test_key_commands_and_acting_with_an_api_key(data_dir: Path):
     assert r.exit_code == 6 and "unknown, malformed or revoked" in r.output
     ops = [(e.operation, e.outcome, e.actor) for e in entries(data_dir)]
     assert ops == [("key_create", "ok", ME), ("key_create", "ok", ME), ("key_list", "ok", ME),
-                   ("key_create", "refused", ME),
+                   ("sign_in", "refused", "carl"), ("key_create", "refused", ME),
                    ("key_revoke", "ok", "ada"), ("key_list", "ok", ME), ("key_revoke", "error", "ada")]
 
 

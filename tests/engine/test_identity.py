@@ -10,6 +10,7 @@ import pytest
 from faceledger.config import OsUser
 from faceledger.engine import Actor, Engine
 from faceledger.errors import InputError, PermissionDeniedError
+from faceledger.governance.ledger import LedgerEntry
 from faceledger.governance.policy import parse_policy
 from faceledger.records import Role
 
@@ -75,6 +76,16 @@ def test_operators_table_decides_and_ends_the_bootstrap(open_engine):
         engine.operator(ANA, "wizard")
     with pytest.raises(PermissionDeniedError):
         engine.operator(ROOT, "admin", owner_uid=0)
+    with pytest.raises(PermissionDeniedError) as claim:
+        engine.operator(BEN, claimed="ana")
+    assert claim.value.details["reason"] == "impersonation"
+    assert engine.operator(BEN, claimed="ben").id == "ben"
+    refused = [LedgerEntry.from_row(r) for r in engine.store.iter_ledger()]
+    assert [(e.operation, e.outcome, e.actor, e.role, e.credential, e.result["reason"]) for e in refused] == [
+        ("sign_in", "refused", "ana", "admin", "os:ana", "role_not_held"),
+        ("sign_in", "refused", "root", "admin", "os:root", "no_role"),
+        ("sign_in", "refused", "ben", "none", "os:ben", "impersonation")]
+    assert engine.verify_ledger(Actor("aud", "auditor")).ok
 
 
 def test_an_api_key_acts_as_its_actor_in_its_one_role(open_engine):
@@ -85,6 +96,11 @@ def test_an_api_key_acts_as_its_actor_in_its_one_role(open_engine):
     assert engine.key_holder(token, "reviewer").credential == f"key:{key.key_id}"
     with pytest.raises(PermissionDeniedError):
         engine.key_holder(token, "admin")
+    with pytest.raises(PermissionDeniedError):
+        engine.key_holder(token, claimed="rob")
+    signs = [LedgerEntry.from_row(r) for r in engine.store.iter_ledger() if r.fields["operation"] == "sign_in"]
+    assert [(e.actor, e.role, e.credential, e.result["reason"]) for e in signs] == [
+        ("rita", "admin", f"key:{key.key_id}", "role_not_held"), ("rita", "none", f"key:{key.key_id}", "impersonation")]
     with pytest.raises(PermissionDeniedError) as unknown:
         engine.key_holder("flk_000000000000_" + "A" * 43)
     assert unknown.value.details["reason"] == "unauthenticated"

@@ -18,7 +18,7 @@ import typer
 
 from faceledger import config
 from faceledger.cli.render import err_console, fail
-from faceledger.errors import FaceLedgerError, PermissionDeniedError
+from faceledger.errors import FaceLedgerError
 
 __all__ = ["Settings", "engine_of", "global_options"]
 
@@ -77,16 +77,9 @@ def engine_of(ctx: typer.Context, default_role: str | None = None):  # noqa: ANN
         user = config.current_os_user()
         token = os.environ.get(config.API_KEY_ENV, "").strip()
         if token:
-            actor = engine.key_holder(token, s.role, via=user)
-        else:
-            actor = engine.operator(user, s.role, default_role=default_role,
-                                    owner_uid=config.store_owner_uid(s.store))
-        if s.actor is not None and s.actor != actor.id:
-            raise PermissionDeniedError(
-                f"--actor/FACELEDGER_ACTOR {s.actor!r} is refused: this command acts as '{actor.id}' "
-                f"({actor.credential}); to act as someone else, run it as them or with their API key "
-                f"in {config.API_KEY_ENV}", reason="impersonation")
-        return engine, actor
+            return engine, engine.key_holder(token, s.role, via=user, claimed=s.actor)
+        return engine, engine.operator(user, s.role, default_role=default_role,
+                                       owner_uid=config.store_owner_uid(s.store), claimed=s.actor)
     except FaceLedgerError as exc:
         stop = fail(exc)
         if exc.details.get("field") == "role":

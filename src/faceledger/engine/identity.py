@@ -16,14 +16,20 @@ the credential every ledger entry will carry:
   the CLI, so the ledger shows both the key used and the account that used it.
 
 A requested role only chooses among the roles held: asking for one not held is refused
-(:class:`PermissionDeniedError`), whatever a flag or variable says.
+(:class:`PermissionDeniedError`), whatever a flag or variable says; so is a claimed actor
+name (``claimed``) other than who is acting. Those refusals are ledgered as ``sign_in``
+entries (actor: the account or the key's actor; role: as requested; the credential), so an
+attempt to act beyond one's roles leaves a trace. An unknown token is not ledgered: it
+names nobody. Successful sign-ins are not ledgered either: the operation that follows is,
+with the credential.
 """
 
 from __future__ import annotations
 
 from faceledger.config import OsUser
 from faceledger.errors import InputError, PermissionDeniedError
-from faceledger.governance.roles import Role
+from faceledger.governance.ledger import EntryDraft, entry_fields, refusal_result
+from faceledger.governance.roles import Operation, Role
 
 from ._base import EngineBase
 from .results import Actor
@@ -57,27 +63,50 @@ class IdentityOps(EngineBase):
         return frozenset({Role.ADMIN}) if self.policy.identification.enabled else ALL_ROLES
 
     def operator(self, user: OsUser, role: Role | str | None = None, *, default_role: Role | str | None = None,
-                 owner_uid: int | None = None) -> Actor:
+                 owner_uid: int | None = None, claimed: str | None = None) -> Actor:
         """The actor for OS account ``user`` acting in ``role`` (a role it holds), else in
-        ``default_role`` if held, else in its only role."""
-        held = self.operator_roles(user, owner_uid)
-        if not held:
-            how = ("the policy's [operators] table does not name it" if self.policy.operators is not None else
-                   "until the policy has an [operators] table only the owner of the data directory holds roles")
-            raise PermissionDeniedError(f"OS user '{user.name}' holds no role in this deployment ({how})",
-                                        reason="no_role", user=user.name)
-        chosen = self._choose(held, role, default_role, f"OS user '{user.name}'")
+        ``default_role`` if held, else in its only role. ``claimed``: a name the caller gave
+        for itself; refused unless it is ``user.name``."""
+        try:
+            held = self.operator_roles(user, owner_uid)
+            if not held:
+                how = ("the policy's [operators] table does not name it" if self.policy.operators is not None
+                       else "until the policy has an [operators] table only the owner of the data directory "
+                            "holds roles")
+                raise PermissionDeniedError(f"OS user '{user.name}' holds no role in this deployment ({how})",
+                                            reason="no_role", user=user.name)
+            chosen = self._choose(held, role, default_role, f"OS user '{user.name}'")
+            _check_claim(claimed, user.name, user.credential)
+        except PermissionDeniedError as exc:
+            self._refused_sign_in(user.name, role, user.credential, exc)
+            raise
         return Actor(user.name, chosen, credential=user.credential)
 
-    def key_holder(self, token: str, role: Role | str | None = None, *, via: OsUser | None = None) -> Actor:
+    def key_holder(self, token: str, role: Role | str | None = None, *, via: OsUser | None = None,
+                   claimed: str | None = None) -> Actor:
         """The actor of API key ``token`` (its one role; ``role``, if given, must be it); ``via``
-        is the OS account that presented the key, recorded in the credential."""
+        is the OS account that presented the key, recorded in the credential; ``claimed`` as
+        for :meth:`operator`."""
         key = self.authenticate(token)  # type: ignore[attr-defined] - KeyOps, a sibling mixin
         if key is None:
             raise PermissionDeniedError("the API key given is unknown, malformed or revoked", reason="unauthenticated")
-        chosen = self._choose(frozenset({Role(key.role)}), role, None, f"API key {key.key_id}")
         credential = key.credential if via is None else f"{key.credential} {via.credential}"
+        try:
+            chosen = self._choose(frozenset({Role(key.role)}), role, None, f"API key {key.key_id}")
+            _check_claim(claimed, key.actor, credential)
+        except PermissionDeniedError as exc:
+            self._refused_sign_in(key.actor, role, credential, exc)
+            raise
         return Actor(key.actor, chosen, credential=credential)
+
+    def _refused_sign_in(self, actor: str, role: Role | str | None, credential: str,
+                         exc: PermissionDeniedError) -> None:
+        """Ledger a refused sign-in (its own transaction): who, the role asked for, how, and why."""
+        draft = EntryDraft(actor=actor, role=str(getattr(role, "value", role) or "none"),
+                           operation=Operation.SIGN_IN.value, outcome="refused", result=refusal_result(exc),
+                           policy_digest=self.policy.digest, credential=credential)
+        with self.store.transaction() as tx:
+            tx.append_ledger(entry_fields(draft, self.now()))
 
     @staticmethod
     def _choose(held: frozenset[Role], role: Role | str | None, default_role: Role | str | None, who: str) -> Role:
@@ -92,3 +121,10 @@ class IdentityOps(EngineBase):
         if len(held) == 1:
             return next(iter(held))
         raise InputError(f"{who} holds several roles ({_names(held)}): say which one to act in", field="role")
+
+
+def _check_claim(claimed: str | None, actor: str, credential: str) -> None:
+    if claimed is not None and claimed != actor:
+        raise PermissionDeniedError(
+            f"acting as {claimed!r} is refused: this is '{actor}' ({credential}); to act as someone else, "
+            "be them: their own account, or their own API key", reason="impersonation", claimed=claimed)

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from types import MappingProxyType
 
-__all__ = ["DEFAULT_PERMISSIONS", "IMPLIED_OPERATIONS", "Operation", "Role", "with_implied"]
+__all__ = ["DEFAULT_PERMISSIONS", "IMPLIED_OPERATIONS", "UNGATED_OPERATIONS", "Operation", "Role", "with_implied"]
 
 
 class Role(StrEnum):
@@ -66,6 +66,8 @@ class Operation(StrEnum):
     KEY_CREATE = "key_create"  # API keys
     KEY_LIST = "key_list"
     KEY_REVOKE = "key_revoke"
+    # who is acting: only refusals are ledgered (no role held, a role not held, a claimed other name)
+    SIGN_IN = "sign_in"
     # the ledger and oversight
     LEDGER_VERIFY = "ledger_verify"
     LEDGER_EXPORT = "ledger_export"
@@ -76,6 +78,8 @@ class Operation(StrEnum):
 
 
 _O = Operation
+#: Operations no role is granted: they record what happened before any role applied (a refused sign-in).
+UNGATED_OPERATIONS = frozenset({_O.SIGN_IN})
 _READ_GOVERNANCE = {_O.GALLERY_LIST, _O.SUBJECT_LIST, _O.CONSENT_LIST, _O.AUTHORIZATION_LIST}
 
 #: The default role -> operations table (read-only). Change it per deployment with
