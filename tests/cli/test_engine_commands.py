@@ -118,8 +118,12 @@ def ledger_entries(data_dir: Path):
         store.close()
 
 
-def test_role_is_required_for_governance_commands_when_several_are_held():
-    r = runner.invoke(app, ["gallery", "list"])
+def test_role_is_required_for_governance_commands_when_several_are_held(data_dir: Path):
+    import getpass
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "policy.toml").write_text(f'[operators]\n{getpass.getuser()} = ["enroller", "reviewer"]\n')
+    r = runner.invoke(app, ["gallery", "list"])          # its natural role (admin) is not held; two others are
     assert r.exit_code == 2 and "several roles" in r.output and "--role" in r.output
 
 

@@ -53,7 +53,7 @@ def gallery_create(
     """Create a gallery pinned to the current model and its calibrated thresholds."""
     gate = {"min_size": min_face_size, "min_sharpness": min_sharpness, "max_abs_yaw": max_abs_yaw}
     g = run(ctx, lambda e, a: e.create_gallery(a, name, retention_days=retention_days,
-                                               operating_point=operating_point, quality_gate=gate))
+                                               operating_point=operating_point, quality_gate=gate), "admin")
     console.print(f"gallery [bold]{g.name}[/] created: model {g.model_id}, operating point {g.operating_point} "
                   f"({g.thresholds[g.operating_point]:.4f}), retention {g.retention_days} days")
 
@@ -63,7 +63,7 @@ def gallery_list(ctx: typer.Context, json_out: JsonOpt = False) -> None:
     """List galleries with their model and counts."""
     def call(e, a):  # noqa: ANN001, ANN202
         return [(g, e.gallery_stats(a, g.name)) for g in e.list_galleries(a)]
-    rows = run(ctx, call)
+    rows = run(ctx, call, "admin")
     if json_out:
         print_json([{**to_jsonable(g), "subjects": s.subjects, "templates": s.templates} for g, s in rows])
         return
@@ -79,7 +79,7 @@ def gallery_show(ctx: typer.Context, name: str) -> None:
     """Show one gallery's settings and counts as JSON."""
     def call(e, a):  # noqa: ANN001, ANN202
         return e.gallery(a, name), e.gallery_stats(a, name)
-    g, stats = run(ctx, call)
+    g, stats = run(ctx, call, "admin")
     print_json({**to_jsonable(g), "subjects": stats.subjects, "templates": stats.templates})
 
 
@@ -89,7 +89,7 @@ def gallery_delete(
     erase_subjects: Annotated[bool, typer.Option(help="Also erase every subject in it.")] = False,
 ) -> None:
     """Delete a gallery (refused while it holds subjects, unless --erase-subjects)."""
-    n = run(ctx, lambda e, a: e.delete_gallery(a, name, erase_subjects=erase_subjects))
+    n = run(ctx, lambda e, a: e.delete_gallery(a, name, erase_subjects=erase_subjects), "admin")
     console.print(f"gallery {name} deleted ({n} subject(s) erased)")
 
 
@@ -102,7 +102,7 @@ def gallery_set_model(
     if not yes:
         raise typer.BadParameter("this deletes every template of the gallery (subjects and consents stay); "
                                  "pass --yes, then re-enroll with `faceledger enroll GALLERY --folder DIR`")
-    g, n = run(ctx, lambda e, a: e.change_gallery_model(a, name))
+    g, n = run(ctx, lambda e, a: e.change_gallery_model(a, name), "admin")
     console.print(f"gallery {g.name} now uses model {g.model_id} (operating point {g.operating_point}); "
                   f"{n} template(s) deleted: re-enroll its subjects with `faceledger enroll {g.name} --folder DIR`")
 
@@ -210,6 +210,7 @@ def identify(
     else:
         console.print(f"[bold]{result.label}[/] — threshold {result.threshold:.4f} ({result.operating_point}), "
                       f"model {result.model_id}, ledger entry {result.ledger_seq}")
+        console.print(_fpir_line(result), highlight=False)
         if result.expected_fpir is not None and result.expected_fpir > 0.05:
             console.print(f"[yellow]warning:[/] in a gallery of {result.gallery_subjects:,} subjects about "
                           f"{result.expected_fpir:.0%} of searches for someone not enrolled return a candidate at "
@@ -221,6 +222,15 @@ def identify(
             for c in f.candidates:
                 console.print(f"face {i}: #{c.rank} {c.subject_ref}  score {c.score:.4f}  lead {f.lead_id}")
     raise typer.Exit(EXIT_CODES["no_match"] if result.no_match else EXIT_CODES["ok"])
+
+
+def _fpir_line(result) -> str:  # noqa: ANN001 - an IdentifyResult
+    """The gallery's size and the expected false-positive identification rate at the threshold used."""
+    size = f"gallery of {result.gallery_subjects:,} subject(s)"
+    if result.expected_fpir is None:
+        return f"{size}: expected FPIR unknown (the threshold is not a calibrated operating point)"
+    share = f"{result.expected_fpir:.2%}" if result.expected_fpir < 0.01 else f"{result.expected_fpir:.0%}"
+    return f"{size}: expected FPIR {share} (searches for someone not enrolled that return a candidate)"
 
 
 # -- subjects ---------------------------------------------------------------------------------
