@@ -210,5 +210,13 @@ def test_the_connection_cap_closes_new_connections_at_once(tmp_path):
         assert httpx.get(server.url + "/healthz", timeout=5).status_code == 200
 
 
+def test_the_cuts_are_counted_in_the_metrics(live):
+    text = httpx.get(live.url + "/metrics", timeout=5).text
+    counts = {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
+              if line.startswith("faceledger_connections_cut_")}
+    assert counts["faceledger_connections_cut_header"] >= HELD and counts["faceledger_connections_cut_body"] >= 1
+    assert counts["faceledger_connections_cut_send"] >= 1, counts
+
+
 def test_cut_clients_leave_no_traceback_in_the_log(live):
     assert "Traceback" not in live.output, live.output[-3000:]

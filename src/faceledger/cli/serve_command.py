@@ -50,8 +50,10 @@ def serve(
         raise fail(exc) from None
     url = f"http://{'[' + conf.host + ']' if ':' in conf.host else conf.host}:{conf.port}"
     typer.echo(sign_in_banner(app.state.service, url), err=False)
+    options = uvicorn_options(conf)
+    count_cut_connections(app.state.service.metrics, options["http"])
     try:
-        uvicorn.run(app, **uvicorn_options(conf))
+        uvicorn.run(app, **options)
     finally:
         app.state.service.close()
 
@@ -69,6 +71,14 @@ def uvicorn_options(conf: Any) -> dict[str, Any]:
     return {"host": conf.host, "port": conf.port, "log_level": conf.log_level, "proxy_headers": False,
             "server_header": False, "timeout_graceful_shutdown": 10, "http": guarded_protocol(limits),
             "timeout_keep_alive": conf.keep_alive_s, "limit_concurrency": None}
+
+
+def count_cut_connections(metrics: Any, protocol: Any) -> None:
+    """``faceledger_connections_cut_<why>`` in /metrics: connections the server cut (header, body or send
+    deadline; ``refused``: over max_connections), read from the protocol class at scrape time."""
+    for why in ("header", "body", "send", "refused"):
+        metrics.gauge(f"connections_cut_{why}", f"Connections cut since start: {why}.",
+                      lambda why=why: protocol.cut.get(why, 0))
 
 
 def _raise_fd_limit(wanted: int) -> None:
