@@ -16,7 +16,8 @@ per-key rate limit off, so capacity is what is measured) and:
    server has closed every one of them is measured (header deadline: 10 s).
 4. **Disk-full rounds** (``--disk-rounds``, root or user namespaces needed): the accountable
    workload of ``tests/store/disk_full_child.py`` on tmpfs filesystems of 16-32 MiB filled to
-   ENOSPC: refusals, acknowledged writes, writes lost, integrity, recovery.
+   ENOSPC and then given back 0-512 KiB (so some writes fit before the next ENOSPC): refusals,
+   acknowledged writes, writes lost, integrity, recovery.
 
 The peer in the same run is the capacity phase (1.) itself: the overload phases are read
 against it. Run from the repository root (about 3 minutes)::
@@ -164,23 +165,25 @@ def disk_rounds(rounds: int, lfw: Path) -> list[list[str]]:
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "src")}
     rows = []
     for i in range(rounds):
-        size = 16 + 4 * (i % 5)
+        size, leave = 16 + 4 * (i % 5), (0, 64, 128, 256, 512)[i % 5]
         with tempfile.TemporaryDirectory() as tmp:
             script = (f'mount -t tmpfs -o size={size}m faceledger-full "{tmp}" && '
-                      f'exec "{sys.executable}" "{child}" "{tmp}" "{lfw}"')
+                      f'exec "{sys.executable}" "{child}" "{tmp}" "{lfw}" {leave}')
             done = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
                                   capture_output=True, text=True, env=env, timeout=600)
             if done.returncode != 0:
                 done = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script],
                                       capture_output=True, text=True, env=env, timeout=600)
         if done.returncode != 0:
-            rows.append([str(i + 1), f"{size} MiB", "failed: " + done.stderr.strip()[-200:], "", "", "", ""])
+            failed = "failed: " + done.stderr.strip()[-200:]
+            rows.append([str(i + 1), f"{size} MiB, {leave} KiB left", failed, "", "", "", ""])
             continue
         r = json.loads(done.stdout.strip().splitlines()[-1])
         acked = sum(seen.count("ok") for seen in r["outcomes"].values())
         refusals = sum(seen.count("storage_full") for seen in r["outcomes"].values())
         lost = len(r["problems_full"]) + len(r["problems_after"])
-        rows.append([str(i + 1), f"{size} MiB", f"{refusals} storage_full of {sum(map(len, r['outcomes'].values()))}",
+        attempts = sum(map(len, r["outcomes"].values()))
+        rows.append([str(i + 1), f"{size} MiB, {leave} KiB left", f"{refusals} storage_full of {attempts}",
                      str(acked), str(lost), r["integrity"],
                      "yes" if set(r["after_free"].values()) == {"ok"} else str(r["after_free"])])
     return rows
@@ -190,8 +193,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=15.0, help="Duration of each load phase (default 15).")
     parser.add_argument("--disk-rounds", type=int, default=5, help="Full-filesystem rounds (default 5; 0: none).")
+    parser.add_argument("--disk-only", action="store_true", help="Only the disk-full rounds.")
     args = parser.parse_args()
     root = testdata_dir()
+    if args.disk_only:
+        print(md_table(["disk-full round", "tmpfs", "refusals", "writes acknowledged", "writes lost",
+                        "integrity_check", "writes work after freeing space"], disk_rounds(args.disk_rounds,
+                                                                                         root / "lfw" / "images")))
+        print(f"\nLoad average: {load_average()}. Reproduce: `{reproduce_command()}`")
+        return
     lfw = root / "lfw" / "images"
     a = photo_640x480(lfw / "Aaron_Peirsol" / "Aaron_Peirsol_0001.jpg")
     b = photo_640x480(lfw / "Aaron_Peirsol" / "Aaron_Peirsol_0002.jpg")

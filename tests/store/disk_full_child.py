@@ -1,21 +1,23 @@
-"""The child of the full-filesystem test: ``python disk_full_child.py MOUNT LFW``.
+"""The child of the full-filesystem test: ``python disk_full_child.py MOUNT LFW [LEAVE_KB]``.
 
 Runs inside a private mount namespace where MOUNT is a small tmpfs (see test_disk_full.py). It
 puts a SQLite store on it, fills the filesystem with another file until the kernel says ENOSPC,
-repeats each kind of write until it is refused, checks the store, frees the space, runs each
-kind once more, and prints one JSON line with what happened.
+gives back LEAVE_KB (so some writes still fit), runs every kind of write in turn until each is
+refused, checks the store, frees the space, runs each kind once more, and prints one JSON line
+with what happened.
 """
 
 from __future__ import annotations
 
 import errno
 import json
+import os
 import sys
 from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from diskfull_work import KINDS, Workload, acknowledged_match  # noqa: E402
+from diskfull_work import KINDS, Workload, acknowledged_match, until_refused  # noqa: E402
 
 MAX_ATTEMPTS = 60
 
@@ -35,18 +37,15 @@ def fill(path: Path) -> int:
                 chunk = chunk[: len(chunk) // 2]   # fill the last blocks too
 
 
-def main(mount: Path, lfw: Path) -> dict:
+def main(mount: Path, lfw: Path, leave_kb: int = 0) -> dict:
     w = Workload.open(f"sqlite://{mount / 'fl.db'}", lfw)
     w.setup(consents=MAX_ATTEMPTS)
     before = w.audit()
     filler = mount / "filler"
-    fill(filler)
-    outcomes, errors = {}, 0
-    for kind in KINDS:
-        seen = outcomes[kind] = []
-        while len(seen) < MAX_ATTEMPTS and (not seen or seen[-1] == "ok"):
-            seen.append(w.attempt(kind))
-        errors += seen[-1] == "storage_full"
+    size = fill(filler)
+    os.truncate(filler, max(0, size - leave_kb * 1024))
+    outcomes = until_refused(w, MAX_ATTEMPTS)
+    errors = sum(seen[-1] == "storage_full" for seen in outcomes.values())
     full, ok_full = w.audit(), Counter(w.ok)
     integrity = w.engine.store._db.execute("PRAGMA integrity_check").fetchone()[0]
     filler.unlink()
@@ -59,4 +58,4 @@ def main(mount: Path, lfw: Path) -> dict:
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(Path(sys.argv[1]), Path(sys.argv[2]))))
+    print(json.dumps(main(Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else 0)))

@@ -134,6 +134,19 @@ class Workload:
                 "leads": len(self.engine.leads(self.actor("investigator")))}
 
 
+def until_refused(w: Workload, rounds: int = 60) -> dict[str, list[str]]:
+    """Every kind of write in turn, round after round, each until it is first refused (space runs
+    out as they succeed); the outcomes of each kind, in order."""
+    outcomes: dict[str, list[str]] = {kind: [] for kind in KINDS}
+    for _ in range(rounds):
+        active = [k for k in KINDS if not outcomes[k] or outcomes[k][-1] == "ok"]
+        if not active:
+            break
+        for kind in active:
+            outcomes[kind].append(w.attempt(kind))
+    return outcomes
+
+
 #: The ledger operation each workload kind writes when it succeeds.
 OPERATION = {"consent": "consent_record", "enroll": "enroll", "identify": "identify", "ledger": "ledger_verify"}
 

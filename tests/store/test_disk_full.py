@@ -28,19 +28,16 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from diskfull_work import KINDS, OPERATION, Workload, acknowledged_match  # noqa: E402
+from diskfull_work import KINDS, OPERATION, Workload, acknowledged_match, until_refused  # noqa: E402
 
 MAX_ATTEMPTS = 60
 
 
 def fill_until_refused(w: Workload, code: str) -> dict[str, list[str]]:
-    """Each kind of write, repeated until it is refused (space runs out as they succeed)."""
-    outcomes: dict[str, list[str]] = {}
-    for kind in KINDS:
-        seen = outcomes[kind] = []
-        while len(seen) < MAX_ATTEMPTS and (not seen or seen[-1] == "ok"):
-            seen.append(w.attempt(kind))
-        assert seen[-1] == code, (kind, seen)
+    """Every kind of write in turn until each is refused with ``code`` (space runs out as they succeed)."""
+    outcomes = until_refused(w, MAX_ATTEMPTS)
+    for kind, seen in outcomes.items():
+        assert seen and seen[-1] == code and set(seen) <= {"ok", code}, (kind, seen)
     return outcomes
 
 
@@ -95,7 +92,7 @@ def test_a_full_filesystem_refuses_cleanly_and_recovers(tmp_path, lfw):
     assert shutil.which("unshare"), "unshare (util-linux) is needed to mount a private tmpfs"
     mount = tmp_path / "mnt"
     mount.mkdir()
-    done = _in_tmpfs(mount, str(lfw))
+    done = _in_tmpfs(mount, str(lfw), "192")          # 192 KiB left: some writes fit, then the disk is full
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["disk_full_errors"] > 0, report
