@@ -6,7 +6,7 @@ import { forget, keep } from "./ring.js";
 
 export async function loadAdmin() {
   const ops = state.me.operations;
-  if (ops.includes("key_change")) await loadKeys();
+  if (ops.includes("key_list") || ops.includes("key_change")) await loadKeys();
   if (ops.includes("authorization_list")) await loadAuthorizations();
 }
 

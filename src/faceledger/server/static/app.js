@@ -6,6 +6,7 @@ import { $, $$, ApiError, KEY, api, can, day, fmt, guarded, h, refusal, say, sta
 import { loadAdmin, wireAdmin } from "./admin.js";
 import { wireDetect } from "./detect.js";
 import { clearRing, draw as drawRing, forget, keep, ring, wireRing } from "./ring.js";
+import { wirePolicy } from "./policy.js";
 import { loadSetup, wireSetup } from "./setup.js";
 import { faceCrop } from "./faces.js";
 import { enrollChoices, offerEnrollFaces, offerIdentifyFaces, offerVerifyFaces } from "./pick.js";
@@ -46,7 +47,7 @@ async function switchTo(entry) {
 
 function defaultTab(ops) {
   const order = [["verify", "verify"], ["enroll", "enroll"], ["identify", "identify"], ["review", "review"],
-    ["ledger_export", "ledger"], ["key_change", "setup"], ["redact", "redact"]];
+    ["ledger_export", "ledger"], ["key_create", "setup"], ["key_change", "setup"], ["redact", "redact"]];
   for (const [op, tab] of order) if (ops.includes(op)) return tab;
   return "galleries";
 }
@@ -432,6 +433,7 @@ function wire() {
   wireAdmin();
   wireSetup(() => loadGalleries().catch(() => {}));
   wireRing(switchTo);
+  wirePolicy(() => signIn(state.token));       // purposes and identification shown follow the new policy
   window.addEventListener("faceledger:key-gone", keyGone);
   if (state.token) signIn(state.token).catch(() => signOut());
   else show("signin");

@@ -4,6 +4,7 @@
 
 import { $, api, day, guarded, h, say, state } from "./api.js";
 import { createKey, otherAdmins } from "./admin.js";
+import { loadPolicy } from "./policy.js";
 
 const ROLES = [
   ["enroller", "records consent and enrolls people", "carl"],
@@ -30,6 +31,7 @@ export async function loadSetup() {
   mark("step-keys", !missing.length, missing.length ? `no key yet for: ${missing.join(", ")}` : "a key for every role");
   $$rows(active);
   drawPolicy();
+  await loadPolicy().catch(() => {});
   mark("step-policy", true, state.me.identification_enabled ? "identification enabled" : "identification off (the safe default)");
   mark("step-gallery", galleries.length > 0, galleries.length ? `${galleries.length} gallery(ies): ${galleries.map((g) => g.name).join(", ")}` : "no gallery yet");
   $("#setup-auth-form select[name=gallery]").replaceChildren(...galleries.map((g) => h("option", { value: g.name }, g.name)));
