@@ -62,15 +62,17 @@ class GalleryIndex:
     ``exact(template_ids)`` returns their float32 rows (in that order) for the re-score.
     The index also keeps a float32 copy of the rows (four more bytes per dimension, no
     database read per search) while it holds at most ``float32_up_to`` templates, and
-    always without ``exact``.
+    always without ``exact``. ``lock``: the lock ``exact`` itself takes, if any (the
+    index then uses it too, so the two can never be taken in opposite orders).
     """
 
     def __init__(self, dimension: int, options: AnnOptions, version: int = 0,
-                 exact: Callable[[np.ndarray], np.ndarray] | None = None, float32_up_to: int = 100_000) -> None:
+                 exact: Callable[[np.ndarray], np.ndarray] | None = None, float32_up_to: int = 100_000,
+                 lock: threading.RLock | None = None) -> None:
         self.dimension = dimension
         self.options = options
         self.version = version  # the gallery's change counter this index reflects
-        self._lock = threading.RLock()
+        self._lock = lock or threading.RLock()
         self._exact = exact
         self._float32_up_to = float32_up_to if exact is not None else None
         self._codes = np.zeros((0, dimension), np.int8)

@@ -400,7 +400,7 @@ class SqliteStore:
     def _synced_index(self, gid: int, dimension: int, version: int) -> GalleryIndex:
         index = self._indexes.get(gid)
         if index is None or index.dimension != dimension:
-            index = self._indexes[gid] = GalleryIndex(dimension, self.ann, version=-1,
+            index = self._indexes[gid] = GalleryIndex(dimension, self.ann, version=-1, lock=self._lock,
                                                       exact=lambda tids: self._exact_rows(tids, dimension))
         if index.version != version:
             present = {r[0] for r in self._reads._all("SELECT id FROM templates WHERE gallery_id = ?", (gid,))}
