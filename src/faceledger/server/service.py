@@ -102,6 +102,25 @@ def _data_dir(settings: Settings, created: list[str]) -> Path:
     return path
 
 
+#: What a first start writes as ``policy.toml``: nothing but comments, which is the safe default.
+DEFAULT_POLICY_TEXT = """\
+# FaceLedger deployment policy. No settings: the safe default (purpose access_control only,
+# 1:N identification off). Change it from the web page's Setup tab or with PUT /v1/policy
+# (validated and ledgered), or edit this file. Every key: docs/accountability.md.
+"""
+
+
+def _default_policy_file(data_dir: Path, created: list[str]) -> Path:
+    """``<data dir>/policy.toml`` with the safe default, written on a first start without a policy, so
+    that a policy changed later through the Engine has one file that every model worker reads."""
+    path = data_dir / config.POLICY_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(DEFAULT_POLICY_TEXT)
+    created.append(f"policy {path} (the safe default: identification off)")
+    return path
+
+
 def _recognizers(settings: Settings, given: Sequence[Recognizer] | None) -> list[Recognizer]:
     config.set_opencv_threads(settings.opencv_threads)
     if given:
@@ -123,7 +142,7 @@ def build_service(
     """
     created: list[str] = []
     data_dir = _data_dir(settings, created)
-    policy_file = settings.policy_file
+    policy_file = settings.policy_file or _default_policy_file(data_dir, created)
     is_new = settings.store is None and not (data_dir / config.STORE_FILE).exists()
     opened = Engine.open(settings.store_url, policy=policy_file, recognizer=settings.backend)
     if is_new:
