@@ -27,7 +27,7 @@ from faceledger.errors import (
 )
 from faceledger.media.image import DecodedImage, ImageLimits, ImageSource, load_image
 from faceledger.models.base import Backend, Detections, DetectOptions
-from faceledger.models.coarse import detect_coarse_to_fine
+from faceledger.models.coarse import coarse_factor, detect_coarse_to_fine, needs_refining, refine
 from faceledger.models.registry import load_backend
 from faceledger.types import Box, Face, ModelInfo, Template, VerifyResult
 
@@ -137,9 +137,11 @@ class Recognizer:
     def template(self, image: ImageSource, *, face: FaceChoice = None) -> Template:
         """The template of one face of ``image``; see :data:`FaceChoice` for ``face``."""
         img = self._image(image)
-        faces = self._detect(img, self.detect_options, True)
-        chosen = choose_face(faces, face, *img.full_size)
-        return self._embed(img, [chosen])[0]
+        options = self.detect_options
+        # Coarse detections first: only the face chosen is refined and measured.
+        coarse = detect_coarse_to_fine(self.backend.detector, img.rgb, options, refine_faces=False)
+        chosen = choose_face(self._faces(img, coarse, False), face, *img.full_size)
+        return self._embed(img, [self._finish(img, chosen, options)])[0]
 
     # -- comparison -----------------------------------------------------------------
     def compare(self, a: Template, b: Template) -> float:
@@ -199,6 +201,19 @@ class Recognizer:
 
     def _detect(self, img: DecodedImage, options: DetectOptions, quality: bool) -> list[Face]:
         return self._faces(img, detect_coarse_to_fine(self.backend.detector, img.rgb, options), quality)
+
+    def _finish(self, img: DecodedImage, face: Face, options: DetectOptions) -> Face:
+        """``face`` refined on full-resolution pixels where the coarse copy had too few, with its quality."""
+        to_photo = _to_photo(img)
+        box = (np.array(face.box.as_tuple()) / np.tile(to_photo, 2)).astype(np.float32)
+        marks = (face.landmarks_array() / to_photo).astype(np.float32)
+        if needs_refining(float(box[2]), coarse_factor(img.width, img.height, options)):
+            refined = refine(self.backend.detector, img.rgb, box, options.score_threshold)
+            if refined is not None:
+                box, marks = refined
+        found = Detections(box[None], marks[None], np.array([face.score], np.float32))
+        done = self._faces(img, found, True)
+        return done[0] if done else face
 
     def _faces(self, img: DecodedImage, found: Detections, quality: bool) -> list[Face]:
         """Typed faces in the photo's own pixels; a detection that is not finite or not inside

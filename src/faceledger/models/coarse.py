@@ -25,7 +25,10 @@ from faceledger.core.geometry import iou
 from faceledger.models.base import Detections, DetectOptions, Detector
 from faceledger.models.pyramid import DETECTOR_MIN_FACE
 
-__all__ = ["CANVAS", "REFINE_BELOW", "REFINE_WIDTH", "detect_coarse_to_fine", "refine", "shrink"]
+__all__ = [
+    "CANVAS", "REFINE_BELOW", "REFINE_WIDTH", "coarse_factor", "detect_coarse_to_fine", "needs_refining", "refine",
+    "shrink",
+]
 
 #: A face narrower than this at the coarse scale (pixels) is refined on a full-resolution crop.
 REFINE_BELOW = 112.0
@@ -38,11 +41,31 @@ _CONTEXT = CANVAS / REFINE_WIDTH
 _MATCH_IOU = 0.3
 
 
-def detect_coarse_to_fine(detector: Detector, rgb: np.ndarray, options: DetectOptions) -> Detections:
-    """Faces in ``rgb`` (boxes x, y, w, h and landmarks in its pixels), bounded by ``options.max_side``."""
+def coarse_factor(width: int, height: int, options: DetectOptions) -> float | None:
+    """Image pixels per coarse-copy pixel when the search of a ``width`` x ``height`` image is
+    coarse-to-fine (``None``: the detector searches the image itself)."""
+    side = options.max_side
+    if side is None or max(width, height) <= side:
+        return None
+    return max(width, height) / side
+
+
+def needs_refining(box_width: float, factor: float | None) -> bool:
+    """Whether a face of ``box_width`` image pixels has too few pixels in the coarse copy."""
+    return factor is not None and box_width / factor < REFINE_BELOW
+
+
+def detect_coarse_to_fine(
+    detector: Detector, rgb: np.ndarray, options: DetectOptions, refine_faces: bool = True
+) -> Detections:
+    """Faces in ``rgb`` (boxes x, y, w, h and landmarks in its pixels), bounded by ``options.max_side``.
+
+    ``refine_faces=False`` returns the coarse detections (mapped to ``rgb``'s pixels) for a
+    caller that refines only the faces it uses (:func:`refine`, :func:`needs_refining`).
+    """
     h, w = rgb.shape[:2]
     side = options.max_side
-    if side is None or max(w, h) <= side:
+    if coarse_factor(w, h, options) is None:
         return detector.detect(rgb, options)
     small, sx, sy = shrink(rgb, side)
     coarse_min = max(DETECTOR_MIN_FACE, options.min_face_size / sx)
@@ -51,7 +74,7 @@ def detect_coarse_to_fine(detector: Detector, rgb: np.ndarray, options: DetectOp
         return found
     boxes = found.boxes.astype(np.float32) * np.array([sx, sy, sx, sy], np.float32)
     marks = found.landmarks.astype(np.float32) * np.array([sx, sy], np.float32)
-    for i in np.flatnonzero(found.boxes[:, 2] < REFINE_BELOW):
+    for i in np.flatnonzero(found.boxes[:, 2] < REFINE_BELOW) if refine_faces else ():
         refined = refine(detector, rgb, boxes[i], options.score_threshold)
         if refined is not None:
             boxes[i], marks[i] = refined
