@@ -12,20 +12,22 @@ table) and in the environment (upper-cased, prefixed with ``FACELEDGER_``)::
 
     $ FACELEDGER_PORT=9000 faceledger serve --settings faceledger.toml
 
-Command-line options of ``faceledger serve`` win over both. A misspelt key or a
-value of the wrong type is a :class:`~faceledger.errors.ConfigError` at start-up.
+Command-line options of ``faceledger serve`` win over both. The values of every source are
+merged in that order and validated once by pydantic (conversion of environment text,
+types, bounds); a misspelt key or a bad value is a :class:`~faceledger.errors.ConfigError` at
+start-up naming the key and where it came from (the file, or the ``FACELEDGER_*`` variable).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
 from difflib import get_close_matches
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from faceledger import config
 from faceledger.errors import ConfigError
@@ -36,8 +38,11 @@ ENV_PREFIX = "FACELEDGER_"
 MIB = 1024 * 1024
 
 
-@dataclass(frozen=True)
-class Settings:
+def _within(lo: float, hi: float) -> Any:
+    return Field(ge=lo, le=hi)
+
+
+class Settings(BaseModel):
     """How one FaceLedger service runs. Units are in the names: seconds, bytes, per minute.
 
     ``data_dir`` holds the SQLite store, its key file, the checkpoint key pair and the
@@ -55,52 +60,53 @@ class Settings:
     ``max_connections`` are open; an idle kept-alive one closes after ``keep_alive_s``.
     """
 
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: Annotated[int, _within(1, 65535)] = 8000
     data_dir: Path | None = None
     store: str | None = None
     policy: Path | None = None
     backend: str = "yunet-sface"
-    model_workers: int = 2
-    model_queue: int = 6
-    queue_timeout_s: float = 10.0
-    retry_after_s: int = 1
-    opencv_threads: int = 1
-    rate_limit_per_minute: int = 600
-    rate_limit_burst: int = 60
-    max_request_bytes: int = 32 * MIB
-    max_enroll_photos: int = 10
-    idempotency_ttl_hours: int = 24
-    retention_every_hours: float = 24.0
-    admin_actor: str = "admin"
+    model_workers: Annotated[int, _within(1, 64)] = 2
+    model_queue: Annotated[int, _within(0, 1024)] = 6
+    queue_timeout_s: Annotated[float, Field(gt=0)] = 10.0
+    retry_after_s: Annotated[int, _within(1, 3600)] = 1
+    opencv_threads: Annotated[int, _within(0, 64)] = 1
+    rate_limit_per_minute: Annotated[int, _within(0, 10**7)] = 600
+    rate_limit_burst: Annotated[int, _within(1, 10**6)] = 60
+    max_request_bytes: Annotated[int, _within(1024, 2**31)] = 32 * MIB
+    max_enroll_photos: Annotated[int, _within(1, 100)] = 10
+    idempotency_ttl_hours: Annotated[int, _within(1, 24 * 365)] = 24
+    retention_every_hours: Annotated[float, Field(ge=0)] = 24.0
+    admin_actor: Annotated[str, Field(min_length=1)] = "admin"
     metrics_public: bool = True
     log_level: str = "info"
     # connections and requests (see server/protocol.py and docs/service.md)
-    max_requests: int = 256
-    max_connections: int = 2048
-    header_timeout_s: float = 10.0
-    body_timeout_s: float = 15.0
-    body_min_rate: int = 16 * 1024
-    send_timeout_s: float = 30.0
-    keep_alive_s: int = 5
+    max_requests: Annotated[int, _within(1, 100_000)] = 256
+    max_connections: Annotated[int, _within(16, 1_000_000)] = 2048
+    header_timeout_s: Annotated[float, _within(0.1, 3600)] = 10.0
+    body_timeout_s: Annotated[float, _within(0.1, 3600)] = 15.0
+    body_min_rate: Annotated[int, _within(1, 10**10)] = 16 * 1024
+    send_timeout_s: Annotated[float, _within(0.1, 3600)] = 30.0
+    keep_alive_s: Annotated[int, _within(1, 3600)] = 5
 
-    def __post_init__(self) -> None:
-        checks = {
-            "port": (1, 65535), "model_workers": (1, 64), "model_queue": (0, 1024), "retry_after_s": (1, 3600),
-            "opencv_threads": (0, 64), "rate_limit_per_minute": (0, 10**7), "rate_limit_burst": (1, 10**6),
-            "max_request_bytes": (1024, 2**31), "max_enroll_photos": (1, 100), "idempotency_ttl_hours": (1, 24 * 365),
-            "max_requests": (1, 100_000), "max_connections": (16, 1_000_000), "header_timeout_s": (0.1, 3600),
-            "body_timeout_s": (0.1, 3600), "body_min_rate": (1, 10**10), "send_timeout_s": (0.1, 3600),
-            "keep_alive_s": (1, 3600),
-        }
-        for name, (lo, hi) in checks.items():
-            value = getattr(self, name)
-            if not lo <= value <= hi:
-                raise ConfigError(f"setting {name} must be between {lo} and {hi}, got {value}", key=name)
-        if self.queue_timeout_s <= 0 or self.retention_every_hours < 0:
-            raise ConfigError("queue_timeout_s must be positive and retention_every_hours not negative")
-        if not self.admin_actor.strip():
-            raise ConfigError("setting admin_actor must not be empty", key="admin_actor")
+    @field_validator("host", "backend", "log_level", "admin_actor", "store", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip()
+            if not value:
+                raise ValueError("must not be empty")
+        return value
+
+    def __init__(self, _origin: Mapping[str, str] | None = None, **values: Any) -> None:
+        """Validate ``values``; a bad one is a :class:`ConfigError` naming it (and, from
+        :func:`load_settings`, where it came from: ``_origin`` maps names to sources)."""
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise _config_error(exc, _origin or {}) from None
 
     @property
     def resolved_data_dir(self) -> Path:
@@ -120,40 +126,25 @@ class Settings:
         return config.policy_file(self.policy, self.resolved_data_dir)
 
     def replace(self, **changes: Any) -> Settings:
-        """A copy with ``changes`` applied (``None`` values are ignored)."""
-        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+        """A copy with ``changes`` applied (``None`` values are ignored), validated again."""
+        return Settings(**{**self.model_dump(), **{k: v for k, v in changes.items() if v is not None}})
 
 
-_FIELDS = {f.name: f for f in fields(Settings)}
-_PATHS = {"data_dir", "policy"}
+_NAMES = tuple(Settings.model_fields)
 
 
-def _convert(name: str, value: Any, source: str) -> Any:
-    """``value`` (TOML value or environment text) as the type of setting ``name``."""
-    default = _FIELDS[name].default
-    kind = type(default) if default is not None else (Path if name in _PATHS else str)
-    try:
-        if kind is bool:
-            if isinstance(value, bool):
-                return value
-            if str(value).strip().lower() in ("1", "true", "yes", "on"):
-                return True
-            if str(value).strip().lower() in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(value)
-        if kind is int:
-            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-                raise ValueError(value)
-            return int(value)
-        if kind is float:
-            if isinstance(value, bool):
-                raise ValueError(value)
-            return float(value)
-        if not isinstance(value, str) or not value.strip():
-            raise ValueError(value)
-        return Path(value) if kind is Path else value.strip()
-    except (TypeError, ValueError):
-        raise ConfigError(f"{source}: {name} must be a {kind.__name__}, got {value!r}", key=name) from None
+def _config_error(exc: ValidationError, origin: Mapping[str, str]) -> ConfigError:
+    """The first problem of ``exc`` as one line naming the setting and where its value came from."""
+    err = exc.errors()[0]
+    name = str(err["loc"][0]) if err["loc"] else "?"
+    where = origin.get(name, "setting")
+    if err["type"] == "extra_forbidden":
+        hint = get_close_matches(name, _NAMES, n=1)
+        did = f"; did you mean '{hint[0]}'?" if hint else f" (known: {', '.join(sorted(_NAMES))})"
+        return ConfigError(f"{where}: unknown setting {name!r}{did}", key=name)
+    problem = err["msg"][0].lower() + err["msg"][1:]
+    problem = problem.removeprefix("input ").removeprefix("value error, ")
+    return ConfigError(f"{where}: {name} {problem}, got {err.get('input')!r}", key=name)
 
 
 def _from_file(path: Path) -> dict[str, Any]:
@@ -165,24 +156,18 @@ def _from_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"settings file {path} is not valid TOML: {exc}") from None
     if isinstance(data.get("server"), Mapping):
         data = {**{k: v for k, v in data.items() if k != "server"}, **data["server"]}
-    out = {}
-    for key, value in data.items():
-        if key not in _FIELDS:
-            hint = get_close_matches(key, list(_FIELDS), n=1)
-            did = f"; did you mean '{hint[0]}'?" if hint else f" (known: {', '.join(sorted(_FIELDS))})"
-            raise ConfigError(f"{path}: unknown setting {key!r}{did}", key=key)
-        out[key] = _convert(key, value, str(path))
-    if "data_dir" in out and not out["data_dir"].is_absolute():
-        out["data_dir"] = (path.parent / out["data_dir"]).resolve()
-    return out
+    if isinstance(data.get("data_dir"), str) and not Path(data["data_dir"]).expanduser().is_absolute():
+        data["data_dir"] = str((path.parent / data["data_dir"]).resolve())
+    return data
 
 
-def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
+def _from_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The raw text of every ``FACELEDGER_<NAME>`` set (pydantic converts it)."""
     out = {}
-    for name in _FIELDS:
+    for name in _NAMES:
         text = env.get(ENV_PREFIX + name.upper())
         if text is not None and text != "":
-            out[name] = _convert(name, text, f"${ENV_PREFIX}{name.upper()}")
+            out[name] = text
     return out
 
 
@@ -196,11 +181,15 @@ def load_settings(
     env = os.environ if env is None else env
     file = file or env.get(ENV_PREFIX + "SETTINGS") or None
     values: dict[str, Any] = {}
+    origin: dict[str, str] = {}
     if file is not None:
-        values.update(_from_file(Path(file)))
-    values.update(_from_env(env))
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    unknown = set(values) - set(_FIELDS)
-    if unknown:
-        raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-    return Settings(**values)
+        found = _from_file(Path(file))
+        values.update(found)
+        origin.update(dict.fromkeys(found, str(file)))
+    found = _from_env(env)
+    values.update(found)
+    origin.update({name: f"${ENV_PREFIX}{name.upper()}" for name in found})
+    given = {k: v for k, v in overrides.items() if v is not None}
+    values.update(given)
+    origin.update(dict.fromkeys(given, "option"))
+    return Settings(_origin=origin, **values)
