@@ -243,11 +243,11 @@ class GalleryOps(EngineBase):
         templates, rejections = [], []
         for i, photo in enumerate(photos):
             try:
-                image = rec.load(photo)
+                image = rec.load(photo, for_search=True)
                 op.inputs[f"photo_{i}"] = image.sha256
                 # Enrollment keeps the strict rule: one face, or a face chosen explicitly.
                 pick = choices[i]
-                chosen = choose_face(rec.detect(image), "only" if pick is None else pick, image.width, image.height)
+                chosen = choose_face(rec.detect(image), "only" if pick is None else pick, *image.full_size)
                 problem = gate_problem(chosen, gate)
                 if problem:
                     rejections.append({"photo": i + 1, "reason": problem})

@@ -119,11 +119,11 @@ class IdentifyOps(EngineBase):
             fpir = check_expected_fpir(self.policy.identification.max_expected_fpir, gallery, subjects, point,
                                        self._point_fmr(point, limits.threshold, g.thresholds),
                                        self.recognizer.backend.thresholds.points, g.thresholds)
-            image = self.recognizer.load(photo)
+            image = self.recognizer.load(photo, for_search=True)
             op.inputs = {"photo": image.sha256}
             faces = self.recognizer.detect(image)
             if face != "all":
-                faces = [choose_face(faces, face, image.width, image.height)]  # type: ignore[arg-type]
+                faces = [choose_face(faces, face, *image.full_size)]  # type: ignore[arg-type]
             templates = self.recognizer.embed(image, faces)
             hits = self.store.search(gallery, np.stack([t.vector for t in templates]), limits.top_k,
                                      model_id=g.model_id) if templates else []

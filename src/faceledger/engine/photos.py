@@ -72,7 +72,7 @@ class PhotoOps(EngineBase):
             self._permit(op)
             if purpose is not None:
                 op.purpose = check_purpose(self.policy, purpose)
-            image = self.recognizer.load(photo)
+            image = self.recognizer.load(photo, for_search=True)
             op.inputs = {"photo": image.sha256}
             faces = self.recognizer.detect(image, **options)  # type: ignore[arg-type]
             self._log(op, "ok", {"faces": len(faces), "model_id": self.recognizer.model_id})
@@ -100,7 +100,7 @@ class PhotoOps(EngineBase):
                 (purpose,) = self.policy.purposes
             op.purpose = check_purpose(self.policy, purpose)
             rec = self.recognizer
-            ia, ib = rec.load(a), rec.load(b)
+            ia, ib = rec.load(a, for_search=True), rec.load(b, for_search=True)
             op.inputs = {"photo_a": ia.sha256, "photo_b": ib.sha256}
             result = rec.verify(ia, ib, face_a=face_a, face_b=face_b, operating_point=operating_point)
             self._log(op, "ok", {
