@@ -38,6 +38,9 @@ DEFAULT_BACKEND = "yunet-sface"
 #: 1/8; PNG 1/2) keeping its long side at least this many pixels; the faces are reported in
 #: the photo's own pixels all the same.
 WORK_SIDE = 3000
+#: The long side of the search for a photo's subject (``template``/``verify`` without a face
+#: index): faces of at least 16 px at this scale, 2.5% of the photo's long side.
+SUBJECT_SIDE = 640
 
 #: Which face of a photo to use: ``None`` the photo's subject (the only face, or the one
 #: that is clearly the subject: see :func:`subject_of`; an ambiguous photo is refused);
@@ -138,6 +141,10 @@ class Recognizer:
         """The template of one face of ``image``; see :data:`FaceChoice` for ``face``."""
         img = self._image(image)
         options = self.detect_options
+        if options.max_side is not None and not isinstance(face, int):
+            # The photo's subject, the largest or the centred face: a coarser search finds it (faces
+            # over 2.5% of the long side). A face index refers to detect()'s list: same search as it.
+            options = replace(options, max_side=min(options.max_side, SUBJECT_SIDE))
         # Coarse detections first: only the face chosen is refined and measured.
         coarse = detect_coarse_to_fine(self.backend.detector, img.rgb, options, refine_faces=False)
         chosen = choose_face(self._faces(img, coarse, False), face, *img.full_size)

@@ -18,7 +18,7 @@ from pathlib import Path
 from faceledger.errors import InputError
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
-_ADDRESS = re.compile(r"0x[0-9a-fA-F]{6,}|<[^>]*object at")
+_ADDRESS = re.compile(r"\b0x[0-9a-fA-F]{6,}|<[^>]*object at")
 
 
 def corpus() -> dict[str, bytes]:

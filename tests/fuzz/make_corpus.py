@@ -98,6 +98,8 @@ def cases() -> dict[str, Callable[[], bytes]]:
         "size_tall_20x4000.jpg": lambda: pil_bytes(np.tile(base[:, :20], (42, 1, 1))[:4000], "JPEG"),
         "size_32767x20.png": lambda: png_bomb(32767, 20),
         "size_20x32767.png": lambda: png_bomb(20, 32767),
+        "size_30000x1.png": lambda: png_bomb(30000, 1),
+        "size_1x30000.png": lambda: png_bomb(1, 30000),
         "size_zero_width.png": lambda: png_header_only(0, 10),
         "size_huge_header.png": lambda: png_header_only(2**31 - 1, 2**31 - 1),
         "size_65500_header.jpg": lambda: _jpeg_with_size(jpeg, 65500, 65500),

@@ -92,7 +92,7 @@ def shrink(rgb: np.ndarray, long_side: int) -> tuple[np.ndarray, float, float]:
     h, w = rgb.shape[:2]
     s = long_side / max(w, h)
     target = (max(1, round(w * s)), max(1, round(h * s)))
-    k = int(1.0 / s)
+    k = min(int(1.0 / s), h, w)  # never more than the short side: the cut must keep a pixel
     if k >= 2:
         cut = rgb[: h - h % k, : w - w % k]
         rgb = cv2.resize(cut, (cut.shape[1] // k, cut.shape[0] // k), interpolation=cv2.INTER_AREA)
