@@ -31,6 +31,8 @@ Nothing here is ever raised with ``assert``.
     │   ├── AuthorizationRequiredError (no valid authorization in scope)
     │   ├── IdentificationDisabledError (1:N identification is off in the policy)
     │   ├── ProhibitedUseError       (e.g. identification targeting lawful assembly)
+    │   ├── UnknownTargetError       (a declared target outside the policy's vocabulary)
+    │   ├── TrainingRequiredError    (the role needs a current training record)
     │   ├── PurposeNotAllowedError
     │   ├── SelfReviewError          (the searcher cannot review their own search)
     │   ├── RateLimitedError
@@ -78,7 +80,9 @@ __all__ = [
     "StorageFullError",
     "StoreError",
     "StoreUnavailableError",
+    "TrainingRequiredError",
     "UnknownBackendError",
+    "UnknownTargetError",
     "UnsupportedFormatError",
 ]
 
@@ -195,6 +199,18 @@ class IdentificationDisabledError(RefusedError):
 
 class ProhibitedUseError(RefusedError):
     code = "prohibited_use"
+
+
+class UnknownTargetError(RefusedError):
+    """A declared target of a search is not in the policy's vocabulary."""
+
+    code = "unknown_target"
+
+
+class TrainingRequiredError(RefusedError):
+    """The policy requires a current training record before this role may act."""
+
+    code = "training_required"
 
 
 class PurposeNotAllowedError(RefusedError):

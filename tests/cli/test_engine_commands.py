@@ -154,3 +154,37 @@ def test_gallery_set_model_needs_yes_then_empties_the_gallery(lfw: Path, data_di
     assert r.exit_code == 0, r.output
     shown = json.loads(r.output)
     assert shown["model_id"].startswith("dlib") and shown["templates"] == 0 and shown["subjects"] == 1
+
+
+def test_declared_targets_through_the_cli(lfw: Path, data_dir: Path):
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "policy.toml").write_text(POLICY)
+    probe = lfw / "Aaron_Peirsol" / "Aaron_Peirsol_0003.jpg"
+    assert fl("admin", "gallery", "create", "staff").exit_code == 0
+    r = fl("admin", "authorization", "record", "--kind", "court_order", "--reference", "CASE-9",
+           "--issuer", "Court", "--gallery", "staff", "--purpose", "investigation")
+    assert r.exit_code == 0, r.output
+    for given in ("Protest", " protest", "protests", "lawful-assembly", "religious activity", "prot\u0435st",
+                  "pro\u200btest"):
+        r = fl("investigator", "identify", "staff", probe, "--purpose", "investigation", "--flag", given)
+        assert r.exit_code == 6 and "prohibited_use" in r.output, (given, r.output)
+    r = fl("investigator", "identify", "staff", probe, "--purpose", "investigation", "--flag", "rally")
+    assert r.exit_code == 6 and "unknown_target" in r.output
+    r = fl("investigator", "identify", "staff", probe, "--purpose", "investigation", "--flag", "Suspects")
+    assert r.exit_code == 1, r.output  # allowed: the search runs (an empty gallery: no match)
+    db = sqlite3.connect(data_dir / "faceledger.db")
+    results = [json.loads(f)["result"] for (f,) in db.execute("SELECT fields FROM ledger ORDER BY seq")
+               if json.loads(f)["operation"] == "identify"]
+    assert [r["targets"]["normalised"] for r in results][-2:] == [[None], ["suspect"]]
+    assert all(r["targets"]["given"] for r in results)
+
+
+def test_consent_renewal_through_the_cli(data_dir: Path):
+    assert fl("admin", "gallery", "create", "staff").exit_code == 0
+    args = ("consent", "record", "staff", "sam", "--purpose", "access_control", "--method", "signed_form")
+    r = fl("enroller", *args, "--notice-version", "v1", "--consent-id", "c-1")
+    assert r.exit_code == 0, r.output
+    r = fl("enroller", *args, "--notice-version", "v2")
+    assert r.exit_code == 8 and "already has an active consent" in r.output
+    r = fl("enroller", *args, "--notice-version", "v2", "--supersedes", "c-1")
+    assert r.exit_code == 0, r.output

@@ -203,3 +203,25 @@ def test_stale_cache_is_refused(testdata: Path, counting_recognizer, tmp_path: P
     assert stale.cache_hits == 2
     with pytest.raises(ConfigError, match="no longer matches"):
         check_cache(rec, images, stale)
+
+
+def test_the_cache_is_encrypted_and_owner_only(testdata: Path, counting_recognizer, tmp_path: Path) -> None:
+    import sqlite3
+    import stat
+
+    rec, _ = counting_recognizer
+    images = testdata / "lfw" / "images"
+    keys = ["Abdullah_Gul/Abdullah_Gul_0013.jpg"]
+    folder = tmp_path / "new-cache"
+    with TemplateCache(folder) as cache:
+        t = compute_templates(rec, images, keys, cache, progress=False)
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    for name in ("templates.sqlite", "templates.key"):
+        assert stat.S_IMODE((folder / name).stat().st_mode) == 0o600, name
+    (blob,) = sqlite3.connect(folder / "templates.sqlite").execute("SELECT vector FROM templates").fetchone()
+    raw = t.vectors[0].astype("<f4").tobytes()
+    assert raw not in blob and raw[:16] not in blob and len(blob) == len(raw) + 28  # nonce + ciphertext + tag
+    # Without its key the cache is unreadable: entries are recomputed, never read as garbage.
+    (folder / "templates.key").unlink()
+    with TemplateCache(folder) as cache:
+        assert cache.load(rec.model_id, variant_of(rec, "center")) == {}

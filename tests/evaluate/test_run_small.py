@@ -75,7 +75,8 @@ def _independent_scores(folder: Path, cache: Path) -> tuple[np.ndarray, np.ndarr
 def test_evaluate_command_end_to_end(small, tmp_path: Path) -> None:  # noqa: ANN001
     folder, csv, cache = small
     out, th = tmp_path / "report", tmp_path / "site-thresholds.json"
-    res = runner.invoke(app, ["evaluate", str(folder), "--labels", str(csv), "--out", str(out), "--cache", str(cache),
+    res = runner.invoke(app, ["evaluate", str(folder), "--labels", str(csv), "--out", str(out),
+                              "--cache-dir", str(cache),
                               "--write-thresholds", str(th), "--replicates", "30", "--quiet"])
     assert res.exit_code == 0, res.output
     r = _strict((out / "evaluation.json").read_text())
@@ -116,7 +117,7 @@ def test_folder_per_identity_dataset(testdata: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     res = runner.invoke(app, ["--backend", "yunet-sface", "evaluate", str(ds_dir),
                               "--labels", str(tmp_path / "sites.csv"), "--out", str(out),
-                              "--cache", str(tmp_path / "c"), "--replicates", "10", "--quiet"])
+                              "--cache-dir", str(tmp_path / "c"), "--replicates", "10", "--quiet"])
     assert res.exit_code == 0, res.output
     r = _strict((out / "evaluation.json").read_text())
     n = sum(len(list((images / p).iterdir())) for p in people)

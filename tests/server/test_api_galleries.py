@@ -134,3 +134,17 @@ def test_gallery_with_subjects_needs_erase_subjects_to_delete(api, server, photo
     problem(api.delete("admin", f"/v1/galleries/{gallery}"), 409, "conflict")
     r = api.delete("admin", f"/v1/galleries/{gallery}", params={"erase_subjects": "true"})
     assert r.status_code == 200 and r.json()["subjects_erased"] == 1
+
+
+def test_a_second_active_consent_is_refused_and_a_renewal_names_the_first(api, server):
+    name = api.gallery("renew")
+    first = api.consent(name, "sam")
+    assert first.status_code == 201, first.text
+    problem(api.consent(name, "sam"), 409, "conflict")
+    renewal = api.consent(name, "sam", notice_version="notice-v4", supersedes=first.json()["id"])
+    assert renewal.status_code == 201, renewal.text
+    assert renewal.json()["supersedes"] == first.json()["id"]
+    held = {c["id"]: c for c in api.get("enroller", f"/v1/galleries/{name}/consents").json()}
+    assert held[first.json()["id"]]["superseded_by"] == renewal.json()["id"]
+    ops = [(e.operation, e.outcome) for e in server.ledger() if e.gallery == name]
+    assert ops[-2:] == [("consent_record", "error"), ("consent_record", "ok")]

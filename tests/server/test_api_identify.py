@@ -141,3 +141,27 @@ def test_review_confirm_reject_and_the_rules(api, server, photos, gallery):
     assert statuses[leads[0]] == "confirmed" and statuses[leads[1]] == "rejected"
     problem(api.get("verifier", "/v1/leads"), 403, "permission_denied")
     problem(api.get("reviewer", "/v1/leads", params={"status": "open"}), 422, "validation_error")
+
+
+@pytest.mark.parametrize("given,status,code", [
+    (["Protest"], 403, "prohibited_use"), ([" protest"], 403, "prohibited_use"), (["protests"], 403, "prohibited_use"),
+    (["lawful-assembly"], 403, "prohibited_use"), (["religious activity"], 403, "prohibited_use"),
+    (["prot\u0435st"], 403, "prohibited_use"), (["pro\u200btest"], 403, "prohibited_use"),
+    (["suspect", "rally"], 422, "unknown_target"), (["s\u0443spect"], 422, "unknown_target"),
+])
+def test_declared_targets_are_a_closed_vocabulary_over_http(api, server, photos, gallery, given, status, code):
+    seq = server.head()
+    problem(api.identify(gallery, photos.lfw_photo("Aaron_Peirsol", 3), flags=given), status, code)
+    (e,) = entries(server, seq, "identify")
+    assert e.outcome == "refused" and e.result["error"] == code and not e.inputs
+    assert e.result["targets"]["given"] == [g.encode("ascii", "backslashreplace").decode() for g in given]
+
+
+def test_the_vocabulary_is_served_and_allowed_targets_recorded(api, server, photos, gallery):
+    vocab = api.get("investigator", "/v1/targets").json()
+    assert "suspect" in vocab["allowed"] and "protest" in vocab["prohibited"]
+    seq = server.head()
+    r = api.identify(gallery, photos.lfw_photo("Aaron_Peirsol", 3), flags=["Suspects"])
+    assert r.status_code == 200, r.text
+    (e,) = entries(server, seq, "identify")
+    assert e.result["targets"] == {"given": ["Suspects"], "normalised": ["suspect"], "prohibited": []}

@@ -122,11 +122,14 @@ def consent_record(
         help="When it was given (ISO-8601 with a zone, e.g. 2026-05-01T09:00Z; default now).")] = None,
     collected_by: Annotated[Optional[str], typer.Option(help="Who collected it (default: the actor).")] = None,
     consent_id: Annotated[Optional[str], typer.Option(help="Your id for the record (default: generated).")] = None,
+    supersedes: Annotated[Optional[str], typer.Option(
+        help="Renew: the id of the subject's active consent for this purpose that this one replaces.")] = None,
 ) -> None:
     """Record a subject's consent (required before enrollment)."""
     request = ConsentRequest(gallery=gallery, subject_ref=subject, purpose=purpose, notice_version=notice_version,
                              method=method, legal_basis=legal_basis, given_at=given_at, valid_days=valid_days,
-                             collected_by=collected_by, id=consent_id)
+                             collected_by=collected_by, id=consent_id,
+                             supersedes=supersedes)
     record = run(ctx, lambda e, a: e.record_consent(a, request), "enroller")
     console.print(f"consent {record.id} recorded for {subject} in {gallery}, expires {record.expires_at:%Y-%m-%d}")
 

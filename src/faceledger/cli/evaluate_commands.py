@@ -37,8 +37,11 @@ def evaluate(
     out: Annotated[Path, typer.Option(help="Folder for evaluation.json and evaluation.html.")] = Path("evaluation"),
     target_fmr: Annotated[float, typer.Option(help="FMR the calibrated threshold must meet.")] = 1e-3,
     write_thresholds: Annotated[Optional[Path], typer.Option(help="Write the calibrated thresholds JSON here.")] = None,
-    cache: Annotated[Optional[Path], typer.Option(help="Template cache folder (default ~/.cache/faceledger).")] = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Compute every template; use no cache.")] = False,
+    cache: Annotated[bool, typer.Option("--cache/--no-cache", help=(
+        "Keep templates in an encrypted, owner-only cache for fast reruns (off by default: templates are "
+        "biometric data outside consent and erasure; delete the folder to erase it)."))] = False,
+    cache_dir: Annotated[Optional[Path], typer.Option(
+        help="Template cache folder (implies --cache; default $FACELEDGER_CACHE or ~/.cache/faceledger).")] = None,
     max_impostors: Annotated[int, typer.Option(help="Sample at most this many impostor pairs.")] = 1_000_000,
     replicates: Annotated[int, typer.Option(help="Bootstrap replicates per interval.")] = 200,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress output.")] = False,
@@ -50,7 +53,8 @@ def evaluate(
     from faceledger.recognizer import Recognizer
 
     cfg = run.EvaluationConfig(target_fmr=target_fmr, max_impostors=max_impostors, replicates=replicates,
-                           cache_dir=cache, use_cache=not no_cache, progress=not quiet)
+                           cache_dir=cache_dir, use_cache=cache or cache_dir is not None,
+                               progress=not quiet)
     try:
         ds = load_dataset(dataset)
         lab = read_labels(labels, ds) if labels else None

@@ -45,6 +45,8 @@ class Op:
     gallery: str | None = None
     subject_ref: str | None = None
     inputs: dict[str, str] = field(default_factory=dict)
+    #: Facts recorded in the entry's result whatever the outcome (e.g. an identification's declared targets).
+    facts: dict[str, Any] = field(default_factory=dict)
 
 
 def _utc_now() -> datetime:
@@ -91,7 +93,7 @@ class EngineBase:
             gallery=op.gallery,
             subject_ref=op.subject_ref,
             inputs=op.inputs,
-            result=result,
+            result={**op.facts, **result},
             policy_digest=self.policy.digest,
             credential=op.actor.credential,
         )

@@ -16,6 +16,7 @@ from faceledger.errors import (
 from faceledger.governance.builders import ConsentRequest, check_subject_ref
 from faceledger.governance.consent import (
     ConsentRecord,
+    check_supersession,
     consent_from_dict,
     require_valid_consent,
     validate_new_consent,
@@ -148,7 +149,9 @@ class GalleryOps(EngineBase):
     def record_consent(self, actor: Actor, record: ConsentRecord | ConsentRequest) -> ConsentRecord:
         """Store a consent: a :class:`ConsentRequest` (built here with the engine's clock and the
         actor as defaults) or a ready :class:`ConsentRecord`; validated against the clock, the
-        policy's purposes and legal bases, and the rules for subject references."""
+        policy's purposes and legal bases, and the rules for subject references. A second active
+        consent for the same subject and purpose is refused unless it names the one it renews
+        (``supersedes``): that one is then marked superseded in the same transaction."""
         op = Op(actor, Operation.CONSENT_RECORD, gallery=record.gallery, subject_ref=_loggable(record.subject_ref),
                 purpose=record.purpose)
         with self._guard(op):
@@ -162,10 +165,14 @@ class GalleryOps(EngineBase):
                 tx.get_gallery(record.gallery)
                 _refuse_existing(tx, record.id)
                 subject_id = _subject_id(tx, record.gallery, record.subject_ref)
+                renewed = check_supersession(_consents(tx, record.gallery, record.subject_ref), record, self.now())
+                if renewed is not None:
+                    tx.put_record(CONSENT, renewed.id, renewed.to_dict(), gallery=record.gallery, subject_id=subject_id)
                 tx.put_record(CONSENT, record.id, record.to_dict(), gallery=record.gallery, subject_id=subject_id)
                 self._commit(tx, op, {"consent_id": record.id, "legal_basis": record.legal_basis.value,
                                       "method": record.method.value, "notice_version": record.notice_version,
-                                      "expires_at": record.to_dict()["expires_at"]})
+                                      "expires_at": record.to_dict()["expires_at"],
+                                      "supersedes": record.supersedes})
         return record
 
     def consents(self, actor: Actor, gallery: str, subject_ref: str | None = None) -> list[ConsentRecord]:

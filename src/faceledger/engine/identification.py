@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -34,6 +35,7 @@ from faceledger.governance.review import (
     review_result,
 )
 from faceledger.governance.roles import Operation
+from faceledger.governance.targets import targets_summary
 from faceledger.media.image import ImageSource
 from faceledger.recognizer import FaceChoice, choose_face
 
@@ -87,6 +89,10 @@ class IdentifyOps(EngineBase):
             return [authorization_from_dict(r.data) for r in self.store.list_records(AUTHORIZATION)]
 
     # -- identification ------------------------------------------------------------------
+    def target_vocabulary(self) -> dict[str, list[str]]:
+        """The words a search may declare it is aimed at (``allowed``) and those that refuse it (``prohibited``)."""
+        return {"allowed": sorted(self.policy.allowed_targets), "prohibited": sorted(self.policy.prohibited_targets)}
+
     def identify(
         self,
         actor: Actor,
@@ -102,12 +108,18 @@ class IdentifyOps(EngineBase):
     ) -> IdentifyResult:
         """Search ``gallery`` for the faces of ``photo``; every rule is checked before any face is read.
 
+        ``flags`` are the declared targets: words of the policy's vocabulary, normalised (see
+        :mod:`faceledger.governance.targets`); a prohibited or unknown one refuses the search. The
+        ledger entry records them as given and normalised, whatever the outcome.
+
         ``face="all"`` (default) searches every face; ``None`` requires exactly one; an index,
         ``"largest"`` or ``"center"`` picks one. Candidates become leads in the review queue.
         """
         op = Op(actor, Operation.IDENTIFY, gallery=gallery, purpose=purpose)
         with self._guard(op):
-            auth = self._check_identification(op, gallery, set(flags), live)
+            declared = list(flags)
+            op.facts["targets"] = targets_summary(self.policy.resolve_targets(declared))
+            auth = self._check_identification(op, gallery, declared, live)
             op.reference = auth.reference
             g = self.store.get_gallery(gallery)
             self._check_model(g)
@@ -127,7 +139,8 @@ class IdentifyOps(EngineBase):
             templates = self.recognizer.embed(image, faces)
             hits = self.store.search(gallery, np.stack([t.vector for t in templates]), limits.top_k,
                                      model_id=g.model_id) if templates else []
-            per_face = [[c for c in h if c.score >= limits.threshold] for h in hits]
+            per_face = [[replace(c, score=clamp_cosine(c.score)) for c in h if c.score >= limits.threshold]
+                        for h in hits]
             with self.store.transaction() as tx:
                 self._count_search(tx, actor)
                 summary = [[{"subject_ref": c.external_ref, "score": round(c.score, 6)} for c in cs] for cs in per_face]
@@ -155,7 +168,7 @@ class IdentifyOps(EngineBase):
             return None
         return float(point_fmr(calibrated))
 
-    def _check_identification(self, op: Op, gallery: str, flags: set[str], live: bool) -> Authorization:
+    def _check_identification(self, op: Op, gallery: str, flags: list[str], live: bool) -> Authorization:
         now = self.now()
         auths = [authorization_from_dict(r.data) for r in self.store.list_records(AUTHORIZATION)]
         request = IdentificationRequest(actor=op.actor.id, role=op.actor.role, gallery=gallery, purpose=op.purpose,
@@ -211,3 +224,8 @@ class IdentifyOps(EngineBase):
                 self._commit(tx, op, review_result(outcome))
         return outcome.lead
 
+
+def clamp_cosine(score: float) -> float:
+    """A cosine similarity brought back into [-1, 1]: float32 dot products of unit vectors can land a
+    hair outside (the very photo that was enrolled scores 1.0000001)."""
+    return min(1.0, max(-1.0, float(score)))

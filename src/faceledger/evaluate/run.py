@@ -49,7 +49,8 @@ REPORTED_FMRS = (1e-2, 1e-3, 1e-4)
 class EvaluationConfig:
     """Options of one evaluation run.
 
-    ``cache_dir=None`` uses the default template cache; ``use_cache=False`` none at all.
+    ``use_cache=True`` keeps templates in an encrypted, owner-only cache (``cache_dir``, default
+    :func:`~faceledger.evaluate.templates.default_cache_dir`); off by default.
     ``replicates`` bootstrap replicates per interval at ``level``; ``det_points`` the
     number of points kept per DET curve in the output.
     """
@@ -61,7 +62,7 @@ class EvaluationConfig:
     level: float = 0.95
     seed: int = 0
     cache_dir: Path | None = None
-    use_cache: bool = True
+    use_cache: bool = False
     progress: bool = True
     det_points: int = 200
     reported_fmrs: tuple[float, ...] = field(default=REPORTED_FMRS)

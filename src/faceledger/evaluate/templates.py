@@ -6,8 +6,13 @@ is never dropped: it is recorded as a failure with the error's code, its row in
 the result is all zeros and ``ok`` is False, so protocols can score its pairs as
 non-matches and report them.
 
-The cache is one SQLite file (``templates.sqlite``) in a cache folder (default
-``$FACELEDGER_CACHE`` or ``~/.cache/faceledger``). A row is keyed by the photo's
+The cache is off unless asked for (``faceledger evaluate --cache``): templates are
+biometric data, and evaluation photos are nobody's enrolled subjects, so no consent
+record or erasure request reaches them. When used, it is one SQLite file
+(``templates.sqlite``) in a cache folder (default ``$FACELEDGER_CACHE`` or
+``~/.cache/faceledger``, created ``0700``; the files are ``0600``), and every vector is
+AES-256-GCM encrypted under the key in ``templates.key`` beside it, bound to its row.
+Deleting the folder (or just the key file) erases the cache. A row is keyed by the photo's
 SHA-256, the model id and a *variant* string naming the detector, the face choice and
 the detection options, so a change to any of them never reuses stale templates.
 Failures are cached too (they are as deterministic as templates). The key cannot
@@ -27,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from faceledger.errors import ConfigError, InputError
 from faceledger.recognizer import FaceChoice, Recognizer
@@ -45,7 +52,7 @@ CREATE TABLE IF NOT EXISTS templates (
     sha256   TEXT NOT NULL,
     model_id TEXT NOT NULL,
     variant  TEXT NOT NULL,
-    vector   BLOB,            -- float32 little-endian, NULL on failure
+    vector   BLOB,            -- AES-GCM(nonce || float32 little-endian || tag), NULL on failure
     error    TEXT,            -- an error code (e.g. no_face), NULL on success
     PRIMARY KEY (sha256, model_id, variant)
 )
@@ -66,16 +73,40 @@ def variant_of(recognizer: Recognizer, face: FaceChoice) -> str:
     )
 
 
+def _private_file(path: Path) -> None:
+    """Create ``path`` with mode 0600 if missing; tighten it to 0600 if it exists."""
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    os.chmod(path, 0o600)
+
+
 class TemplateCache:
-    """Cached templates and failures in a SQLite file (created if missing)."""
+    """Cached templates (encrypted) and failures in a SQLite file (created if missing, owner-only)."""
 
     def __init__(self, directory: str | os.PathLike | None = None) -> None:
+        from faceledger.store.crypto import load_or_create_key_file
+
         self.directory = Path(directory) if directory is not None else default_cache_dir()
-        self.directory.mkdir(parents=True, exist_ok=True)
+        if not self.directory.exists():
+            self.directory.mkdir(mode=0o700, parents=True)
+        elif directory is None:
+            os.chmod(self.directory, 0o700)  # the default folder is ours alone
         self.path = self.directory / "templates.sqlite"
+        self._aead = AESGCM(load_or_create_key_file(self.directory / "templates.key", create=True))
+        for name in ("templates.sqlite", "templates.sqlite-journal"):
+            _private_file(self.directory / name)
         self._db = sqlite3.connect(self.path)
         self._db.execute(_SCHEMA)
         self._db.commit()
+
+    @staticmethod
+    def _aad(sha: str, model_id: str, variant: str) -> bytes:
+        return f"{sha}|{model_id}|{variant}".encode()
+
+    def _open(self, blob: bytes, aad: bytes) -> np.ndarray | None:
+        try:
+            return np.frombuffer(self._aead.decrypt(blob[:12], blob[12:], aad), "<f4").copy()
+        except (InvalidTag, ValueError):
+            return None  # another key (or tampered): recomputed, then overwritten
 
     def load(self, model_id: str, variant: str) -> dict[str, np.ndarray | str]:
         """Every cached entry of a model and variant: ``sha256 -> vector`` or ``sha256 -> error code``."""
@@ -83,13 +114,22 @@ class TemplateCache:
             "SELECT sha256, vector, error FROM templates WHERE model_id = ? AND variant = ?",
             (model_id, variant),
         )
-        return {sha: (np.frombuffer(vec, "<f4").copy() if vec is not None else err) for sha, vec, err in rows}
+        out: dict[str, np.ndarray | str] = {}
+        for sha, blob, err in rows:
+            value = err if blob is None else self._open(blob, self._aad(sha, model_id, variant))
+            if value is not None:
+                out[sha] = value
+        return out
+
+    def _seal(self, vector: np.ndarray, aad: bytes) -> bytes:
+        nonce = os.urandom(12)
+        return nonce + self._aead.encrypt(nonce, np.asarray(vector, "<f4").tobytes(), aad)
 
     def store(self, model_id: str, variant: str, entries: dict[str, np.ndarray | str]) -> None:
         """Insert or replace entries (``sha256 -> vector`` or ``sha256 -> error code``) and commit."""
         rows = [
             (sha, model_id, variant, None, v) if isinstance(v, str)
-            else (sha, model_id, variant, np.asarray(v, "<f4").tobytes(), None)
+            else (sha, model_id, variant, self._seal(v, self._aad(sha, model_id, variant)), None)
             for sha, v in entries.items()
         ]
         with self._db:

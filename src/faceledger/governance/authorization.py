@@ -27,6 +27,7 @@ from faceledger.errors import (
 from faceledger.governance._time import from_iso, to_iso, utc
 from faceledger.governance.policy import Policy, check_operation, check_purpose
 from faceledger.governance.roles import Operation, Role
+from faceledger.governance.targets import check_targets
 
 __all__ = [
     "Authorization",
@@ -211,7 +212,8 @@ class IdentificationRequest:
     """Everything about one requested search that the rules look at.
 
     ``flags`` are what the requester declares about the search's target (for example
-    ``{"protest"}``); any flag in ``policy.prohibited_targets`` refuses the search.
+    ``{"suspect"}``), normalised by :mod:`faceledger.governance.targets`: a prohibited one refuses
+    the search, and so does one outside the policy's vocabulary.
     ``recent_searches`` is how many identification searches the actor ran in the hour
     before ``at`` (the engine counts ``identify`` ledger entries with outcome ``ok``).
     """
@@ -238,7 +240,8 @@ def check_identification(
     1. the role may run ``identify`` (:class:`PermissionDeniedError`);
     2. identification is enabled in the policy (:class:`IdentificationDisabledError`);
     3. the purpose is allowed (:class:`PurposeNotAllowedError`);
-    4. no flag names a prohibited target (:class:`ProhibitedUseError`, reason ``"prohibited_target"``);
+    4. no declared target (flag), once normalised, is prohibited (:class:`ProhibitedUseError`, reason
+       ``"prohibited_target"``) and every one is in the policy's vocabulary (:class:`UnknownTargetError`);
     5. a live search needs ``identification.live_allowed`` (:class:`ProhibitedUseError`,
        reason ``"live_not_allowed"``);
     6. a valid authorization covers gallery and purpose (:class:`AuthorizationRequiredError`),
@@ -249,13 +252,7 @@ def check_identification(
     if not policy.identification.enabled:
         raise IdentificationDisabledError("1:N identification is disabled by the deployment policy")
     purpose = check_purpose(policy, request.purpose)
-    banned = sorted(set(request.flags) & policy.prohibited_targets)
-    if banned:
-        raise ProhibitedUseError(
-            f"identification targeting {', '.join(banned)} is prohibited",
-            reason="prohibited_target",
-            flags=banned,
-        )
+    check_targets(policy.resolve_targets(sorted(request.flags)))
     if request.live and not policy.identification.live_allowed:
         raise ProhibitedUseError("live identification is not allowed by the policy", reason="live_not_allowed")
     auth = require_authorization(authorizations, request.gallery, purpose, request.at, live=request.live)

@@ -137,6 +137,7 @@ class ConsentRequest:
     valid_days: int = 365
     collected_by: str | None = None
     id: str | None = None
+    supersedes: str | None = None
 
     def build(self, now: datetime, actor_id: str) -> ConsentRecord:
         """The record, recorded at ``now`` by ``actor_id``; raises :class:`InputError` on bad input."""
@@ -147,7 +148,8 @@ class ConsentRequest:
         return ConsentRecord(
             id=self.id or uuid.uuid4().hex, gallery=self.gallery, subject_ref=check_subject_ref(self.subject_ref),
             notice_version=self.notice_version, purpose=self.purpose, method=self.method, given_at=given,
-            collected_by=self.collected_by or actor_id, expires_at=expires, legal_basis=self.legal_basis)
+            collected_by=self.collected_by or actor_id, expires_at=expires, legal_basis=self.legal_basis,
+            supersedes=self.supersedes)
 
 
 @dataclass(frozen=True)

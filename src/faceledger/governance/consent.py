@@ -36,6 +36,7 @@ __all__ = [
     "ConsentMethod",
     "ConsentRecord",
     "LegalBasis",
+    "check_supersession",
     "consent_from_dict",
     "require_valid_consent",
     "validate_new_consent",
@@ -100,6 +101,10 @@ class ConsentRecord:
     expires_at: datetime
     legal_basis: LegalBasis = LegalBasis.EXPLICIT_CONSENT
     withdrawn_at: datetime | None = None
+    #: The active consent this one renews (same gallery, subject and purpose); see :func:`check_supersession`.
+    supersedes: str | None = None
+    #: Set on the renewed record: the consent that replaced it (it no longer covers anything).
+    superseded_by: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("id", "gallery", "subject_ref", "notice_version", "purpose", "collected_by"):
@@ -121,11 +126,13 @@ class ConsentRecord:
     def status(self, at: datetime, purpose: str | None = None) -> str | None:
         """Why this record does not cover ``at`` (and ``purpose``), or ``None`` if it does.
 
-        Reasons: ``"not_yet_given"``, ``"withdrawn"``, ``"expired"``, ``"purpose_mismatch"``.
+        Reasons: ``"not_yet_given"``, ``"withdrawn"``, ``"expired"``, ``"purpose_mismatch"``, ``"superseded"``.
         """
         at = utc(at, "at")
         if purpose is not None and purpose != self.purpose:
             return "purpose_mismatch"
+        if self.superseded_by is not None:
+            return "superseded"
         if self.withdrawn_at is not None and self.withdrawn_at <= at:
             return "withdrawn"
         if at >= self.expires_at:
@@ -151,7 +158,7 @@ def consent_from_dict(data: Mapping[str, Any]) -> ConsentRecord:
     extra = set(data) - known
     if extra:
         raise InputError(f"consent record: unknown field(s) {', '.join(sorted(extra))}")
-    missing = known - set(data) - {"legal_basis", "withdrawn_at"}
+    missing = known - set(data) - {"legal_basis", "withdrawn_at", "supersedes", "superseded_by"}
     if missing:
         raise InputError(f"consent record: missing field(s) {', '.join(sorted(missing))}")
     values = dict(data)
@@ -230,6 +237,31 @@ def require_valid_consent(
         reason=reason,
         consent_id=latest.id,
     )
+
+
+def check_supersession(existing: Iterable[ConsentRecord], record: ConsentRecord, at: datetime) -> ConsentRecord | None:
+    """The active consent that the new ``record`` renews, marked superseded; ``None`` if it renews nothing.
+
+    A subject has at most one active consent per gallery and purpose: a second one is a
+    :class:`ConflictError` unless it names the active one in ``supersedes`` (a renewal,
+    e.g. under a new notice version). Naming a consent that is not the active one of the
+    same gallery, subject and purpose is a :class:`ConflictError` too.
+    """
+    active = [r for r in existing if (r.gallery, r.subject_ref, r.purpose) == (record.gallery, record.subject_ref,
+                                                                                 record.purpose)
+              and r.status(at) is None]
+    if record.supersedes is None:
+        if active:
+            raise ConflictError(
+                f"'{record.subject_ref}' already has an active consent ({active[0].id}) for purpose "
+                f"'{record.purpose}' in gallery '{record.gallery}': to renew it, name it in supersedes",
+                consent_id=active[0].id)
+        return None
+    renewed = [r for r in active if r.id == record.supersedes]
+    if not renewed:
+        raise ConflictError(f"consent {record.supersedes} is not an active consent of '{record.subject_ref}' for "
+                            f"purpose '{record.purpose}' in gallery '{record.gallery}'", consent_id=record.supersedes)
+    return replace(renewed[0], superseded_by=record.id)
 
 
 def withdraw(record: ConsentRecord, at: datetime) -> ConsentRecord:

@@ -12,12 +12,14 @@ The file layout (every table and key is optional; see ``examples/policy.toml``):
     [purposes]        allowed = ["access_control", ...]
     [identification]  enabled = false, live_allowed = false, max_expected_fpir (unset: no cap)
     [limits]          max_candidates, min_threshold, max_searches_per_actor_per_hour
-    [review]          required_reviewers = 1 | 2
+    [review]          required_reviewers = 1 | 2, evidence_days (probe crops kept after a lead is decided)
+    [targets]         allowed = [...]   (what a search may declare it is aimed at: the closed vocabulary)
     [retention]       default_days; [retention.galleries] <gallery> = <days>
     [prohibited]      targets = [...]   (added to lawful_assembly, protest, religious_activity)
     [consent]         legal_bases = ["explicit_consent", ...]
     [roles]           <role> = [<operation>, ...]   (replaces that role's default operations)
     [operators]       <OS user> = [<role>, ...]     (who may use the CLI, in which roles)
+    [training]        required_for = [<role>, ...]  (roles that need a current training record)
 
 :attr:`Policy.digest` is the SHA-256 of the policy's canonical content (not of the
 file's text, so comments and layout do not change it); every ledger entry records
@@ -42,8 +44,16 @@ from faceledger.core.chain import canonical_json
 from faceledger.errors import ConfigError, InputError, PermissionDeniedError, PurposeNotAllowedError
 from faceledger.governance.consent import LegalBasis
 from faceledger.governance.roles import DEFAULT_PERMISSIONS, Operation, Role, with_implied
+from faceledger.governance.targets import (
+    DEFAULT_ALLOWED_TARGETS,
+    DEFAULT_PROHIBITED_TARGETS,
+    Target,
+    canonical_term,
+    resolve_targets,
+)
 
 __all__ = [
+    "DEFAULT_ALLOWED_TARGETS",
     "DEFAULT_PROHIBITED_TARGETS",
     "IdentificationPolicy",
     "Limits",
@@ -58,8 +68,6 @@ __all__ = [
 ]
 
 POLICY_VERSION = 1
-#: Targets that identification may never be aimed at; a policy can add to them, not remove them.
-DEFAULT_PROHIBITED_TARGETS = frozenset({"lawful_assembly", "protest", "religious_activity"})
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 
 
@@ -102,9 +110,12 @@ class Policy:
     identification: IdentificationPolicy = IdentificationPolicy()
     limits: Limits = Limits()
     required_reviewers: int = 1
+    evidence_days: int = 30
     retention_days: int = 365
     gallery_retention_days: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     prohibited_targets: frozenset[str] = DEFAULT_PROHIBITED_TARGETS
+    allowed_targets: frozenset[str] = DEFAULT_ALLOWED_TARGETS
+    training_required_for: frozenset[Role] = frozenset()
     legal_bases: frozenset[LegalBasis] = frozenset({LegalBasis.EXPLICIT_CONSENT})
     permissions: Mapping[Role, frozenset[Operation]] = field(default_factory=lambda: DEFAULT_PERMISSIONS)
     #: OS user -> roles that user holds on the CLI; ``None``: no ``[operators]`` table (the
@@ -120,6 +131,10 @@ class Policy:
     def allows(self, role: Role, operation: Operation) -> bool:
         """Whether ``role`` may run ``operation`` under this policy."""
         return operation in self.permissions.get(role, frozenset())
+
+    def resolve_targets(self, given: Any) -> tuple[Target, ...]:
+        """Declared targets normalised against this policy's vocabulary (see :mod:`.targets`)."""
+        return resolve_targets(given, self.allowed_targets, self.prohibited_targets)
 
     def retention_days_for(self, gallery: str) -> int:
         """The retention period of ``gallery`` in days (its override, else the default)."""
@@ -144,12 +159,14 @@ class Policy:
                 "min_threshold": self.limits.min_threshold,
                 "max_searches_per_actor_per_hour": self.limits.max_searches_per_actor_per_hour,
             },
-            "review": {"required_reviewers": self.required_reviewers},
+            "review": {"required_reviewers": self.required_reviewers, "evidence_days": self.evidence_days},
             "retention": {
                 "default_days": self.retention_days,
                 "galleries": dict(self.gallery_retention_days),
             },
             "prohibited": {"targets": sorted(self.prohibited_targets)},
+            "targets": {"allowed": sorted(self.allowed_targets)},
+            "training": {"required_for": sorted(r.value for r in self.training_required_for)},
             "consent": {"legal_bases": sorted(b.value for b in self.legal_bases)},
             "roles": {r.value: sorted(o.value for o in ops) for r, ops in self.permissions.items()},
         }
@@ -265,6 +282,8 @@ def policy_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Policy:
     consent = top.table("consent")
     roles = top.table("roles")
     operators = _operators(top.table("operators")) if "operators" in data else None
+    targets = top.table("targets")
+    training = top.table("training")
     top.finish()
 
     identification = IdentificationPolicy(
@@ -274,6 +293,7 @@ def policy_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Policy:
     if identification.live_allowed and not identification.enabled:
         raise ConfigError(f"{source}: identification.live_allowed = true needs identification.enabled = true")
     min_threshold = limits.number("min_threshold", None, -1.0, 1.0)
+    banned = DEFAULT_PROHIBITED_TARGETS | {canonical_term(t) for t in prohibited.names("targets", [])}
     default, default_limits = Policy(), Limits()
     policy = Policy(
         organisation=org.string("name", default.organisation),
@@ -288,17 +308,29 @@ def policy_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Policy:
             ),
         ),
         required_reviewers=review.integer("required_reviewers", 1, 1, 2),
+        evidence_days=review.integer("evidence_days", default.evidence_days, 0, 3650),
         retention_days=retention.integer("default_days", default.retention_days, 1, 36_500),
         gallery_retention_days=MappingProxyType(_gallery_days(retention.table("galleries"))),
-        prohibited_targets=DEFAULT_PROHIBITED_TARGETS | set(prohibited.names("targets", [])),
+        prohibited_targets=banned,
+        allowed_targets=_vocabulary(targets, "allowed", sorted(DEFAULT_ALLOWED_TARGETS), banned),
+        training_required_for=frozenset(training.choice("required_for", r, Role, what="role")
+                                        for r in training.strings("required_for", [], allow_empty=True)),
         legal_bases=frozenset(_legal_bases(consent)),
         permissions=MappingProxyType(_permissions(roles)),
         operators=None if operators is None else MappingProxyType(operators),
         source=source,
     )
-    for t in (org, purposes, ident, limits, review, retention, prohibited, consent):
+    for t in (org, purposes, ident, limits, review, retention, prohibited, consent, targets, training):
         t.finish()
     return policy
+
+
+def _vocabulary(table: _Table, key: str, default: list[str], banned: frozenset[str]) -> frozenset[str]:
+    terms = {canonical_term(t) for t in table.names(key, default, allow_empty=False)}
+    clash = sorted(terms & banned)
+    if clash:
+        raise table.fail(key, f"has {', '.join(clash)}, which the policy prohibits")
+    return frozenset(terms)
 
 
 def _gallery_days(table: _Table) -> dict[str, int]:

@@ -151,7 +151,7 @@ def _count(e: LedgerEntry, c: dict[str, Counter[str]], seconds: list[float]) -> 
         c["erased"][str(result.get("reason") or "unspecified")] += 1
     if e.operation == "identify":
         if e.outcome == "ok":
-            found = len(result.get("candidates") or ())
+            found = any(bool(face) for face in result.get("candidates") or ())  # one list per face
             c["ident"]["searches"] += 1
             c["ident"]["with candidates" if found else "without candidates"] += 1
         else:

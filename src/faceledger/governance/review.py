@@ -46,6 +46,7 @@ __all__ = [
 
 LEAD_LABEL = "not a basis for action on its own"
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
+_COSINE_SLACK = 1e-5
 
 
 class LeadStatus(StrEnum):
@@ -105,8 +106,10 @@ class Lead:
             raise InputError(f"lead: the label is always {LEAD_LABEL!r}", field="label")
         cands = tuple(c if isinstance(c, LeadCandidate) else LeadCandidate(**c) for c in self.candidates)
         for c in cands:
-            if not isinstance(c.score, int | float) or not math.isfinite(c.score) or abs(c.score) > 1:
+            if not isinstance(c.score, int | float) or not math.isfinite(c.score) or abs(c.score) > 1 + _COSINE_SLACK:
                 raise InputError("lead: candidate scores are cosine similarities in [-1, 1]", field="candidates")
+        # float32 dot products of unit vectors land up to a few 1e-7 outside [-1, 1]: bring them back in
+        cands = tuple(replace(c, score=min(1.0, max(-1.0, float(c.score)))) for c in cands)
         object.__setattr__(self, "candidates", cands)
         object.__setattr__(self, "status", LeadStatus(self.status))
         object.__setattr__(self, "created_at", utc(self.created_at, "lead created_at"))

@@ -34,6 +34,7 @@ from faceledger.errors import (
     RefusedError,
     StorageFullError,
     StoreUnavailableError,
+    UnknownTargetError,
 )
 
 __all__ = ["PROBLEM_BASE", "Problem", "ServiceError", "install_handlers", "problem_response", "responses", "scrub",
@@ -53,6 +54,7 @@ _STATUS: tuple[tuple[type[FaceLedgerError], int], ...] = (
     (ModelMismatchError, 409),
     (ModelError, 503),
     (RateLimitedError, 429),
+    (UnknownTargetError, 422),
     (RefusedError, 403),
     (NotFoundError, 404),
     (ConflictError, 409),

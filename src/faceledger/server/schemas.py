@@ -134,6 +134,8 @@ class ConsentIn(Strict):
     expires_at: datetime | None = None
     given_at: datetime | None = Field(None, description="Default: now.")
     collected_by: str | None = Field(None, min_length=1, max_length=256, description="Default: the caller.")
+    supersedes: str | None = Field(None, min_length=1, max_length=128, description=(
+        "The subject's active consent for this purpose that this one renews (a second active one is refused)."))
 
 
 class ConsentOut(BaseModel):
@@ -148,6 +150,8 @@ class ConsentOut(BaseModel):
     expires_at: datetime
     legal_basis: str
     withdrawn_at: datetime | None
+    supersedes: str | None = None
+    superseded_by: str | None = None
 
 
 class WithdrawIn(Strict):
@@ -227,6 +231,11 @@ class IdentifyOut(BaseModel):
 class LeadCandidateOut(BaseModel):
     subject_ref: str
     score: float
+
+
+class TargetsOut(BaseModel):
+    allowed: list[str] = Field(description="What a search may declare it is aimed at.")
+    prohibited: list[str] = Field(description="What a search may never be aimed at: refused and ledgered.")
 
 
 class LeadOut(BaseModel):

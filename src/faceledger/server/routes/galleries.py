@@ -106,7 +106,8 @@ async def record_consent(call: Auth, gallery: GalleryName, body: ConsentIn):
     request = ConsentRequest(
         gallery=gallery, subject_ref=body.subject_ref, purpose=body.purpose, notice_version=body.notice_version,
         method=body.method, legal_basis=body.legal_basis, given_at=body.given_at, expires_at=body.expires_at,
-        valid_days=body.valid_days, collected_by=body.collected_by)
+        valid_days=body.valid_days, collected_by=body.collected_by,
+        supersedes=body.supersedes)
     return await call.respond(lambda: call.gov(lambda e, a: e.record_consent(a, request).to_dict()), 201)
 
 

@@ -19,6 +19,7 @@ from ..schemas import (
     LeadOut,
     LeadStatusQ,
     ReviewIn,
+    TargetsOut,
     face_out,
 )
 from . import face_choice
@@ -53,6 +54,12 @@ async def revoke_authorization(call: Auth, authorization_id: Id):
 
 
 # -- identification --------------------------------------------------------------------------------------
+@router.get("/targets", response_model=TargetsOut, responses=responses())
+async def targets(call: Auth):
+    """The declared targets a search may name (``allowed``) and those that refuse it (``prohibited``)."""
+    return await call.respond(lambda: call.gov(lambda e, a: e.target_vocabulary()))
+
+
 @router.post("/galleries/{gallery}/identify", response_model=IdentifyOut,
              responses=responses(403, 404, 409, 413, 503))
 async def identify(
@@ -60,7 +67,8 @@ async def identify(
     gallery: Annotated[str, Path(max_length=128)],
     photo: Annotated[UploadFile, File(description="The probe photo.")],
     purpose: Annotated[str, Form(min_length=1, max_length=64, description="Must be in the authorization's scope.")],
-    flags: Annotated[list[str] | None, Form(description="Declared targets, e.g. protest (prohibited ones refuse).")]
+    flags: Annotated[list[str] | None, Form(description=(
+        "Declared targets, words of the policy's vocabulary (GET /v1/targets); prohibited or unknown ones refuse."))]
     = None,
     top_k: Annotated[int | None, Form(ge=1, le=1000, description="Most candidates per face (capped by policy).")]
     = None,

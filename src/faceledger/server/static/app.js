@@ -71,7 +71,8 @@ function show(tab) {
   $$("main > section").forEach((s) => { s.hidden = s.id !== tab; });
   $$("#tabs button").forEach((b) => b.classList.toggle("active", b.dataset.tab === tab));
   const loaders = { galleries: [loadGalleries, "galleries-msg"], enroll: [loadConsents, "consent-msg"],
-    review: [loadLeads, "review-msg"], admin: [loadAdmin, "keys-msg"], setup: [loadSetup, "setup-msg"] };
+    review: [loadLeads, "review-msg"], admin: [loadAdmin, "keys-msg"], setup: [loadSetup, "setup-msg"],
+    identify: [loadTargets, "identify-msg"] };
   if (loaders[tab]) {
     const [load, msg] = loaders[tab];
     load().catch((e) => { if (e instanceof ApiError) refusal(msg, e); });
@@ -274,11 +275,18 @@ async function withdraw(gallery, ref) {
 }
 
 // -- identification and review ------------------------------------------------------------------------------
+async function loadTargets() {
+  // Declared targets are a closed vocabulary set by the policy: offered as a choice, never typed.
+  const t = await api("GET", "/v1/targets");
+  $("#identify-targets").replaceChildren(...t.allowed.map((x) => h("option", { value: x }, x.replaceAll("_", " "))));
+  $("#identify-prohibited").textContent = `Never allowed (refused and ledgered): ${t.prohibited.map((x) => x.replaceAll("_", " ")).join(", ")}.`;
+}
+
 async function onIdentify(ev) {
   ev.preventDefault();
   const f = new FormData(ev.target);
   const gallery = f.get("gallery");
-  const flags = String(f.get("flags") || "").split(",").map((s) => s.trim()).filter(Boolean);
+  const flags = f.getAll("flags");
   const form = new FormData();
   form.append("photo", f.get("photo"));
   form.append("purpose", f.get("purpose"));
