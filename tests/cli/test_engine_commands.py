@@ -188,3 +188,29 @@ def test_consent_renewal_through_the_cli(data_dir: Path):
     assert r.exit_code == 8 and "already has an active consent" in r.output
     r = fl("enroller", *args, "--notice-version", "v2", "--supersedes", "c-1")
     assert r.exit_code == 0, r.output
+
+
+def test_policy_and_training_through_the_cli(data_dir: Path, tmp_path: Path):
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "policy.toml").write_text(POLICY)
+    shown = json.loads(fl("auditor", "policy", "show").output)
+    assert shown["policy"]["review"]["required_reviewers"] == 1 and shown["source"] == "policy.toml"
+    new = tmp_path / "new.toml"
+    new.write_text(POLICY + '[review]\nrequired_reviewers = 2\n[training]\nrequired_for = ["reviewer"]\n')
+    r = fl("investigator", "policy", "set", new)
+    assert r.exit_code == 6 and "permission_denied" in r.output
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[review]\nrequired_reviewers = 7\n")
+    assert fl("admin", "policy", "set", bad).exit_code == 2
+    r = fl("admin", "policy", "set", new)
+    assert r.exit_code == 0 and "policy changed" in r.output, r.output
+    assert (data_dir / "policy.toml").read_text() == new.read_text()
+    assert json.loads(fl("admin", "policy", "show").output)["policy"]["review"]["required_reviewers"] == 2
+    r = fl("admin", "training", "record", "rita", "--course", "FRT review 101", "--valid-days", "90")
+    assert r.exit_code == 0, r.output
+    assert [t["actor"] for t in json.loads(fl("auditor", "training", "list").output)] == ["rita"]
+    db = sqlite3.connect(data_dir / "faceledger.db")
+    ops = [(json.loads(f)["operation"], json.loads(f)["outcome"]) for (f,) in db.execute("SELECT fields FROM ledger")]
+    assert ops[0] == ("policy_change", "ok")  # the ledger opens with the policy in force
+    assert ("policy_change", "refused") in ops and ("policy_change", "error") in ops
+    assert ops.count(("policy_change", "ok")) == 2 and ops[-1] == ("training_record", "ok")

@@ -19,6 +19,7 @@ def test_every_entry_carries_the_actors_credential(engine):
     engine.verify_ledger(Actor("aud", "auditor"))
     entries = [LedgerEntry.from_row(r) for r in engine.store.iter_ledger()]
     assert [(e.operation, e.outcome, e.credential) for e in entries] == [
+        ("policy_change", "ok", "service"),  # a fresh ledger opens with the policy in force
         ("gallery_create", "ok", "os:ada"), ("gallery_create", "refused", "key:0123456789ab"),
         ("ledger_verify", "ok", None)]
     assert engine.verify_ledger(admin).ok

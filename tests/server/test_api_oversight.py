@@ -90,3 +90,30 @@ def test_retention_dry_run_and_run(api, server, photos):
     assert run.status_code == 200 and run.json()["dry_run"] is False
     assert [e.result["dry_run"] for e in entries(server, seq, "retention_run")] == [True, False]
     problem(api.post("enroller", "/v1/retention/run", json={"dry_run": True}), 403, "permission_denied")
+
+
+def test_policy_change_and_training_over_http(make_server):
+    from .conftest import POLICY
+
+    srv = make_server()
+    for name, role in (("admin2", "admin"), ("aud", "auditor"), ("inv", "investigator")):
+        srv.add_key(name, name, role)
+    c = srv.client
+    shown = c.get("/v1/policy", headers=srv.headers("aud"))
+    assert shown.status_code == 200, shown.text
+    assert c.put("/v1/policy", headers=srv.headers("inv"), json={"toml": POLICY}).status_code == 403
+    broken = c.put("/v1/policy", headers=srv.headers("admin2"), json={"toml": "[limits\n"})
+    assert broken.status_code == 422 and broken.json()["code"] == "invalid_input"
+    bad = c.put("/v1/policy", headers=srv.headers("admin2"), json={"toml": "[review]\nrequired_reviewers = 9\n"})
+    assert bad.status_code == 422 and "review.required_reviewers" in bad.json()["detail"]
+    new = POLICY + "\n[training]\nrequired_for = [\"reviewer\"]\n"
+    r = c.put("/v1/policy", headers=srv.headers("admin2"), json={"toml": new})
+    assert r.status_code == 200, r.text
+    assert r.json()["policy"]["training"]["required_for"] == ["reviewer"]
+    assert r.json()["digest"] != shown.json()["digest"]
+    t = c.post("/v1/trainings", headers=srv.headers("admin2"), json={"person": "rita", "course": "FRT 101"})
+    assert t.status_code == 201 and t.json()["actor"] == "rita"
+    assert [x["actor"] for x in c.get("/v1/trainings", headers=srv.headers("aud")).json()] == ["rita"]
+    changes = [e for e in srv.ledger() if e.operation == "policy_change" and e.actor in ("admin2", "inv")]
+    assert [e.outcome for e in changes] == ["refused", "error", "error", "ok"]
+    assert changes[-1].result["changes"] == [{"key": "training.required_for", "old": [], "new": ["reviewer"]}]

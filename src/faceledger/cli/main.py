@@ -9,6 +9,7 @@ from faceledger.cli import (
     engine_commands,
     evaluate_commands,
     key_commands,
+    oversight_commands,
     redact_commands,
     serve_command,
 )
@@ -25,6 +26,7 @@ app = typer.Typer(
 core_commands.register(app)
 engine_commands.register(app)
 key_commands.register(app)
+oversight_commands.register(app)
 evaluate_commands.register(app)
 serve_command.register(app)
 redact_commands.register(app)

@@ -26,6 +26,7 @@ from pathlib import Path
 from faceledger.governance.policy import Policy, load_policy
 from faceledger.recognizer import Recognizer
 
+from .deployment import DeploymentOps
 from .galleries import DEFAULT_QUALITY_GATE, GalleryOps, gate_problem
 from .identification import IdentifyOps
 from .identity import IdentityOps
@@ -50,7 +51,7 @@ __all__ = [
 ]
 
 
-class Engine(PhotoOps, GalleryOps, IdentifyOps, OversightOps, KeyOps, IdentityOps, ReplayOps):
+class Engine(PhotoOps, GalleryOps, IdentifyOps, OversightOps, KeyOps, IdentityOps, ReplayOps, DeploymentOps):
     """Models + store + policy, with every rule applied (see the module docstring)."""
 
     def sharing_store(self, recognizer: Recognizer | str | None = None, *,

@@ -119,6 +119,8 @@ class IdentifyOps(EngineBase):
         with self._guard(op):
             declared = list(flags)
             op.facts["targets"] = targets_summary(self.policy.resolve_targets(declared))
+            self._permit(op)
+            self._require_training(op)
             auth = self._check_identification(op, gallery, declared, live)
             op.reference = auth.reference
             g = self.store.get_gallery(gallery)
@@ -212,6 +214,7 @@ class IdentifyOps(EngineBase):
         op = Op(actor, Operation.REVIEW)
         with self._guard(op):
             self._permit(op)
+            self._require_training(op)
             with self.store.transaction() as tx:
                 lead = lead_from_dict(tx.get_record(LEAD, lead_id).data)
                 op.gallery, op.reference, op.purpose = lead.gallery, lead.reference, lead.purpose

@@ -42,6 +42,7 @@ class Operation(StrEnum):
     REDACT = "redact"
     # human review of identification leads
     LEAD_LIST = "lead_list"
+    LEAD_SHOW = "lead_show"  # a lead's evidence: probe and candidate face crops
     REVIEW = "review"
     # consent, subjects, erasure
     CONSENT_RECORD = "consent_record"
@@ -62,10 +63,13 @@ class Operation(StrEnum):
     GALLERY_MODEL_CHANGE = "gallery_model_change"  # pin another model: templates deleted, re-enroll
     # deployment
     POLICY_CHANGE = "policy_change"
+    POLICY_SHOW = "policy_show"
     KEY_CHANGE = "key_change"  # the checkpoint signing key; in a policy's [roles] it also grants the three below
     KEY_CREATE = "key_create"  # API keys
     KEY_LIST = "key_list"
     KEY_REVOKE = "key_revoke"
+    TRAINING_RECORD = "training_record"
+    TRAINING_LIST = "training_list"
     # who is acting: only refusals are ledgered (no role held, a role not held, a claimed other name)
     SIGN_IN = "sign_in"
     # the ledger and oversight
@@ -93,6 +97,9 @@ DEFAULT_PERMISSIONS: Mapping[Role, frozenset[Operation]] = MappingProxyType(
                 _O.GALLERY_DELETE,
                 _O.GALLERY_MODEL_CHANGE,
                 _O.POLICY_CHANGE,
+                _O.POLICY_SHOW,
+                _O.TRAINING_RECORD,
+                _O.TRAINING_LIST,
                 _O.KEY_CHANGE,
                 _O.KEY_CREATE,
                 _O.KEY_LIST,
@@ -124,11 +131,13 @@ DEFAULT_PERMISSIONS: Mapping[Role, frozenset[Operation]] = MappingProxyType(
         Role.INVESTIGATOR: frozenset(
             {_O.DETECT, _O.REDACT, _O.IDENTIFY, _O.LEAD_LIST, _O.GALLERY_LIST, _O.AUTHORIZATION_LIST}
         ),
-        Role.REVIEWER: frozenset({_O.LEAD_LIST, _O.REVIEW}),
+        Role.REVIEWER: frozenset({_O.LEAD_LIST, _O.LEAD_SHOW, _O.REVIEW}),
         Role.AUDITOR: frozenset(
             _READ_GOVERNANCE
             | {
                 _O.LEAD_LIST,
+                _O.POLICY_SHOW,
+                _O.TRAINING_LIST,
                 _O.LEDGER_VERIFY,
                 _O.LEDGER_EXPORT,
                 _O.REPORT,

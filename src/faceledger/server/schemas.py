@@ -294,6 +294,33 @@ class CheckpointOut(BaseModel):
     file: str
 
 
+class PolicyIn(Strict):
+    toml: str = Field(min_length=1, max_length=65536, description="The whole new policy, as policy.toml text.")
+
+
+class PolicyOut(BaseModel):
+    digest: str
+    source: str
+    policy: dict[str, Any]
+
+
+class TrainingIn(Strict):
+    person: str = Field(min_length=1, max_length=256, description="The actor id of who was trained.")
+    course: str = Field(min_length=1, max_length=256)
+    completed_at: datetime | None = Field(None, description="Default: now.")
+    valid_days: int = Field(365, ge=1, le=3650, description="Days the training counts (ignored with expires_at).")
+    expires_at: datetime | None = None
+
+
+class TrainingOut(BaseModel):
+    id: str
+    actor: str
+    course: str
+    completed_at: datetime
+    expires_at: datetime
+    recorded_by: str
+
+
 class RetentionIn(Strict):
     dry_run: bool = False
 

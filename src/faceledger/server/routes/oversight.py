@@ -17,7 +17,17 @@ from faceledger.errors import InputError
 
 from ..deps import Auth
 from ..problems import responses
-from ..schemas import CheckpointOut, LedgerVerifyIn, LedgerVerifyOut, RetentionIn, RetentionOut
+from ..schemas import (
+    CheckpointOut,
+    LedgerVerifyIn,
+    LedgerVerifyOut,
+    PolicyIn,
+    PolicyOut,
+    RetentionIn,
+    RetentionOut,
+    TrainingIn,
+    TrainingOut,
+)
 
 router = APIRouter(prefix="/v1", tags=["oversight"])
 
@@ -117,3 +127,37 @@ async def retention_run(call: Auth, body: RetentionIn | None = None):
         return RetentionOut(dry_run=dry, at=d["at"], kept=d["kept"], purge=d["purge"])
 
     return await call.respond(work)
+
+
+# -- the policy and training ---------------------------------------------------------------------------
+@router.get("/policy", response_model=PolicyOut, responses=responses(403))
+async def show_policy(call: Auth):
+    """The policy in force: digest, source and content."""
+    return await call.respond(lambda: call.gov(lambda e, a: e.policy_view(a)))
+
+
+@router.put("/policy", response_model=PolicyOut, responses=responses(403, 409))
+async def change_policy(call: Auth, body: PolicyIn):
+    """Replace the policy (validated; ledgered as ``policy_change`` with what changed)."""
+    def run(e, a):  # noqa: ANN001, ANN202
+        e.change_policy(a, body.toml)
+        return e.policy_view(a)
+    return await call.respond(lambda: call.gov(run))
+
+
+@router.post("/trainings", status_code=201, response_model=TrainingOut, responses=responses(403))
+async def record_training(call: Auth, body: TrainingIn):
+    """Record that someone completed a training course (the policy may require it to search or review)."""
+    def run(e, a):  # noqa: ANN001, ANN202
+        done = body.completed_at or e.now()
+        if done.tzinfo is None or (body.expires_at is not None and body.expires_at.tzinfo is None):
+            raise InputError("times need a time zone (e.g. 'Z')", field="completed_at")
+        until = body.expires_at or done + timedelta(days=body.valid_days)
+        return e.record_training(a, body.person, body.course, done, until).to_dict()
+    return await call.respond(lambda: call.gov(run), 201)
+
+
+@router.get("/trainings", response_model=list[TrainingOut], responses=responses(403))
+async def list_trainings(call: Auth, person: Annotated[str | None, Query(max_length=256)] = None):
+    """Training records (of one person with ``person``)."""
+    return await call.respond(lambda: call.gov(lambda e, a: [t.to_dict() for t in e.trainings(a, person)]))

@@ -1,0 +1,66 @@
+"""CLI commands for the deployment's own governance (the policy, training records) and a lead's
+evidence. Each one parses, calls the Engine, and renders; every rule lives in the Engine."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from faceledger.cli.engine_commands import review_app, run, when
+from faceledger.cli.render import console, fail, print_json
+from faceledger.errors import InputError
+
+policy_app = typer.Typer(help="Show or change the deployment policy (ledgered).", no_args_is_help=True)
+training_app = typer.Typer(help="Training records the policy may require before searching or reviewing.",
+                           no_args_is_help=True)
+
+
+@policy_app.command("show")
+def policy_show(ctx: typer.Context) -> None:
+    """The policy in force (digest, source, content) as JSON."""
+    print_json(run(ctx, lambda e, a: e.policy_view(a), "admin"))
+
+
+@policy_app.command("set")
+def policy_set(ctx: typer.Context, file: Annotated[Path, typer.Argument(help="The new policy (TOML).")]) -> None:
+    """Replace the policy with FILE: validated, ledgered as policy_change with what changed; written back to the
+    policy file the engine runs from, if any."""
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise fail(InputError(f"cannot read {file}: {getattr(exc, 'strerror', None) or 'not UTF-8 text'}")) from None
+    policy = run(ctx, lambda e, a: e.change_policy(a, text), "admin")
+    console.print(f"policy changed: now {policy.digest[:16]} (ledgered)")
+
+
+@training_app.command("record")
+def training_record(
+    ctx: typer.Context,
+    person: Annotated[str, typer.Argument(help="The actor id of who was trained.")],
+    course: Annotated[str, typer.Option(help="The course completed.")],
+    completed_at: Annotated[Optional[str], typer.Option(help="When (ISO-8601; default now).")] = None,
+    valid_days: Annotated[int, typer.Option(help="Days the training counts.")] = 365,
+) -> None:
+    """Record completed training (admin)."""
+    def call(e, a):  # noqa: ANN001, ANN202
+        done = when(completed_at, e.now())
+        return e.record_training(a, person, course, done, done + timedelta(days=valid_days))
+    record = run(ctx, call, "admin")
+    console.print(f"training {record.id} recorded for {person}, counts until {record.expires_at:%Y-%m-%d}")
+
+
+@training_app.command("list")
+def training_list(ctx: typer.Context, person: Annotated[Optional[str], typer.Option()] = None) -> None:
+    """Training records, as JSON."""
+    print_json([t.to_dict() for t in run(ctx, lambda e, a: e.trainings(a, person), "admin")])
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(policy_app, name="policy")
+    app.add_typer(training_app, name="training")
+
+
+__all__ = ["policy_app", "register", "review_app", "training_app"]
