@@ -166,10 +166,11 @@ def test_the_policy_can_require_current_training_before_searching_or_reviewing(m
     last = ledger(engine)[-1]
     assert (last.operation, last.outcome, last.result["error"]) == ("identify", "refused", "training_required")
     with pytest.raises(PermissionDeniedError):
-        engine.record_training(INVESTIGATOR, INVESTIGATOR.id, "FRT oversight", engine.now(), engine.now())
+        engine.record_training(INVESTIGATOR, INVESTIGATOR.id, "FRT oversight")
     now = engine.now()
     for person in (INVESTIGATOR.id, REVIEWER.id):
-        engine.record_training(ADMIN, person, "FRT oversight 2026", now - timedelta(days=1), now + timedelta(days=30))
+        engine.record_training(ADMIN, person, "FRT oversight 2026", completed_at=now - timedelta(days=1),
+                               expires_at=(now + timedelta(days=30)).isoformat())
     recorded = ledger(engine)[-1]
     assert (recorded.operation, recorded.result["person"], recorded.result["course"]) == (
         "training_record", REVIEWER.id, "FRT oversight 2026")

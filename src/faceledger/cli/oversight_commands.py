@@ -3,13 +3,12 @@ evidence. Each one parses, calls the Engine, and renders; every rule lives in th
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from faceledger.cli.engine_commands import review_app, run, when
+from faceledger.cli.engine_commands import review_app, run
 from faceledger.cli.render import console, fail, print_json
 from faceledger.errors import InputError
 
@@ -45,10 +44,8 @@ def training_record(
     valid_days: Annotated[int, typer.Option(help="Days the training counts.")] = 365,
 ) -> None:
     """Record completed training (admin)."""
-    def call(e, a):  # noqa: ANN001, ANN202
-        done = when(completed_at, e.now())
-        return e.record_training(a, person, course, done, done + timedelta(days=valid_days))
-    record = run(ctx, call, "admin")
+    record = run(ctx, lambda e, a: e.record_training(a, person, course, completed_at=completed_at,
+                                                     valid_days=valid_days), "admin")
     console.print(f"training {record.id} recorded for {person}, counts until {record.expires_at:%Y-%m-%d}")
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from faceledger.errors import ConfigError, ConflictError, InputError
+from faceledger.governance.builders import parse_time
 from faceledger.governance.policy import Policy, parse_policy
 from faceledger.governance.roles import Operation
 from faceledger.governance.training import TRAINING, TrainingRecord
@@ -62,13 +63,18 @@ class DeploymentOps(EngineBase):
         return new
 
     # -- training ------------------------------------------------------------------------------------
-    def record_training(self, actor: Actor, person: str, course: str, completed_at: datetime,
-                        expires_at: datetime) -> TrainingRecord:
-        """Record that ``person`` (an actor id) completed ``course``; it counts until ``expires_at``."""
+    def record_training(self, actor: Actor, person: str, course: str, *, completed_at: datetime | str | None = None,
+                        expires_at: datetime | str | None = None, valid_days: int = 365) -> TrainingRecord:
+        """Record that ``person`` (an actor id) completed ``course`` (default: now); it counts until
+        ``expires_at`` (default: ``valid_days`` after completion). Times are UTC-aware or ISO-8601 with a zone."""
         op = Op(actor, Operation.TRAINING_RECORD)
         with self._guard(op):
             self._permit(op)
-            record = TrainingRecord(uuid.uuid4().hex, person, course, completed_at, expires_at, actor.id)
+            if type(valid_days) is not int or not 1 <= valid_days <= 3650:
+                raise InputError("valid_days must be a whole number of days between 1 and 3650", field="valid_days")
+            done = parse_time(completed_at, "completed_at", self.now())
+            until = parse_time(expires_at, "expires_at", done + timedelta(days=valid_days))
+            record = TrainingRecord(uuid.uuid4().hex, person, course, done, until, actor.id)
             if record.completed_at > self.now():
                 raise InputError("training record: completed_at is in the future", field="completed_at")
             with self.store.transaction() as tx:

@@ -148,13 +148,9 @@ async def change_policy(call: Auth, body: PolicyIn):
 @router.post("/trainings", status_code=201, response_model=TrainingOut, responses=responses(403))
 async def record_training(call: Auth, body: TrainingIn):
     """Record that someone completed a training course (the policy may require it to search or review)."""
-    def run(e, a):  # noqa: ANN001, ANN202
-        done = body.completed_at or e.now()
-        if done.tzinfo is None or (body.expires_at is not None and body.expires_at.tzinfo is None):
-            raise InputError("times need a time zone (e.g. 'Z')", field="completed_at")
-        until = body.expires_at or done + timedelta(days=body.valid_days)
-        return e.record_training(a, body.person, body.course, done, until).to_dict()
-    return await call.respond(lambda: call.gov(run), 201)
+    return await call.respond(lambda: call.gov(lambda e, a: e.record_training(
+        a, body.person, body.course, completed_at=body.completed_at, expires_at=body.expires_at,
+        valid_days=body.valid_days).to_dict()), 201)
 
 
 @router.get("/trainings", response_model=list[TrainingOut], responses=responses(403))
