@@ -70,6 +70,13 @@ def test_full_workflow(lfw: Path, data_dir: Path, tmp_path: Path):
     created = fl("admin", "key", "create", "rita", "reviewer", "--json")
     assert created.exit_code == 0, created.output
     rita = json.loads(created.output)
+    # the reviewer sees the probe's face beside the enrolled one, with the score, before deciding
+    shown = tmp_path / "evidence.jpg"
+    r = fl("reviewer", "review", "show", lead, "--out", shown, env={"FACELEDGER_API_KEY": rita["token"]})
+    assert r.exit_code == 0 and "#1 aaron  score" in r.output, r.output
+    assert shown.read_bytes()[:3] == b"\xff\xd8\xff" and (shown.stat().st_mode & 0o077) == 0
+    r = fl("reviewer", "review", "show", lead, "--out", shown, env={"FACELEDGER_API_KEY": rita["token"]})
+    assert r.exit_code == 2 and "exists" in r.output  # never over an existing file
     r = fl("reviewer", "review", "decide", lead, "confirmed", "--rationale", "ears", "--subject", "aaron",
            env={"FACELEDGER_API_KEY": rita["token"]})
     assert r.exit_code == 0 and "confirmed" in r.output

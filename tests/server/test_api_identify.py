@@ -165,3 +165,25 @@ def test_the_vocabulary_is_served_and_allowed_targets_recorded(api, server, phot
     assert r.status_code == 200, r.text
     (e,) = entries(server, seq, "identify")
     assert e.result["targets"] == {"given": ["Suspects"], "normalised": ["suspect"], "prohibited": []}
+
+
+def test_the_reviewer_gets_the_faces_to_compare_over_http(api, server, photos, gallery):
+    import base64
+
+    r = api.identify(gallery, photos.lfw_photo("Aaron_Peirsol", 3))
+    lead = r.json()["faces"][0]["lead_id"]
+    seq = server.head()
+    ev = api.get("reviewer", f"/v1/leads/{lead}/evidence")
+    assert ev.status_code == 200, ev.text
+    body = ev.json()
+    assert body["label"] == "not a basis for action on its own" and body["lead"]["evidence"] is True
+    first = body["candidates"][0]
+    assert first["subject_ref"] == "Aaron_Peirsol" and first["rank"] == 1 and first["score"] > 0.3
+    for url in (body["probe_crop"], first["crop"]):
+        assert url.startswith("data:image/jpeg;base64,")
+        assert base64.b64decode(url.split(",", 1)[1])[:3] == b"\xff\xd8\xff"
+    assert body["reviews"] == []
+    (e,) = entries(server, seq, "lead_show")
+    assert (e.actor, e.outcome, e.result["probe_crop"]) == ("rita", "ok", True)
+    problem(api.get("investigator", f"/v1/leads/{lead}/evidence"), 403, "permission_denied")
+    problem(api.get("reviewer", "/v1/leads/no-such-lead/evidence"), 404, "not_found")

@@ -166,6 +166,14 @@ def test_a_day_with_the_web_page(browser, live, lfw, tmp_path):
     ui.tab("review")
     card = ui.page.locator("article.lead.pending").first
     card.wait_for()
+    # Evidence: the probe's face beside the enrolled face, with the score, before deciding.
+    card.locator("button.compare").click()
+    card.locator(".evidence figure.candidate img").first.wait_for()
+    assert card.locator(".evidence figure.probe img").count() == 1
+    assert "Aaron_Peirsol" in card.locator(".evidence figure.candidate figcaption").first.inner_text()
+    size = card.locator(".evidence figure.probe img").evaluate("i => [i.naturalWidth, i.naturalHeight]")
+    assert min(size) > 40  # a real, decoded face crop
+    ui.shot("review-evidence")
     card.locator("select[name=decision]").select_option("confirmed")
     card.locator("select[name=subject_ref]").select_option("Aaron_Peirsol")
     card.locator("textarea[name=rationale]").fill("Same face shape, ears and hairline as the enrolled photos.")

@@ -3,6 +3,7 @@ evidence. Each one parses, calls the Engine, and renders; every rule lives in th
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -33,6 +34,46 @@ def policy_set(ctx: typer.Context, file: Annotated[Path, typer.Argument(help="Th
         raise fail(InputError(f"cannot read {file}: {getattr(exc, 'strerror', None) or 'not UTF-8 text'}")) from None
     policy = run(ctx, lambda e, a: e.change_policy(a, text), "admin")
     console.print(f"policy changed: now {policy.digest[:16]} (ledgered)")
+
+
+@review_app.command("show")
+def review_show(
+    ctx: typer.Context,
+    lead_id: str,
+    out: Annotated[Optional[Path], typer.Option(
+        help="Where to write the probe and candidate faces side by side (JPEG, owner-only; default "
+             "lead-<id>.jpg here).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the lead and reviews as JSON.")] = False,
+) -> None:
+    """A lead's evidence: the probe's face beside each candidate's enrolled face, with scores (ledgered)."""
+    ev = run(ctx, lambda e, a: e.lead_evidence(a, lead_id), "reviewer")
+    path = out or Path(f"lead-{ev.lead.id[:12]}.jpg")
+    _write_private(path, ev.side_by_side())
+    if json_out:
+        print_json({"lead": ev.lead.to_dict(), "reviews": [r.to_dict() for r in ev.reviews], "image": str(path)})
+        return
+    console.print(f"[bold]{ev.label}[/] — lead {ev.lead.id}, {ev.lead.status.value}; gallery {ev.lead.gallery}, "
+                  f"threshold {ev.lead.threshold:.4f}")
+    console.print(f"faces side by side in {path}: the probe ({'kept' if ev.probe_crop else 'no longer kept'}), then")
+    for c in ev.candidates:
+        console.print(f"  #{c.rank} {c.subject_ref}  score {c.score:.4f}{'' if c.crop else '  (face not kept)'}")
+    for r in ev.reviews:
+        console.print(f"review by {r.reviewer}: {r.decision.value}{f' ({r.subject_ref})' if r.subject_ref else ''}"
+                      f" — {r.rationale}")
+    if ev.lead.disagreement:
+        console.print("[yellow]the two reviewers disagreed[/]: closed as inconclusive")
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write a file only its owner can read (it shows faces); never over an existing one."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise fail(InputError(f"{path} exists: choose another --out")) from None
+    except OSError as exc:
+        raise fail(InputError(f"cannot write {path}: {exc.strerror}")) from None
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
 
 
 @training_app.command("record")

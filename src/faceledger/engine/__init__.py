@@ -27,6 +27,7 @@ from faceledger.governance.policy import Policy, load_policy
 from faceledger.recognizer import Recognizer
 
 from .deployment import DeploymentOps
+from .evidence import EvidenceCandidate, EvidenceOps, LeadEvidence
 from .galleries import DEFAULT_QUALITY_GATE, GalleryOps, gate_problem
 from .identification import IdentifyOps
 from .identity import IdentityOps
@@ -42,6 +43,8 @@ __all__ = [
     "Actor",
     "ApiKey",
     "EnrollResult",
+    "EvidenceCandidate",
+    "LeadEvidence",
     "Engine",
     "FaceCandidates",
     "IdentifyResult",
@@ -51,7 +54,8 @@ __all__ = [
 ]
 
 
-class Engine(PhotoOps, GalleryOps, IdentifyOps, OversightOps, KeyOps, IdentityOps, ReplayOps, DeploymentOps):
+class Engine(PhotoOps, GalleryOps, IdentifyOps, OversightOps, KeyOps, IdentityOps, ReplayOps, DeploymentOps,
+             EvidenceOps):
     """Models + store + policy, with every rule applied (see the module docstring)."""
 
     def sharing_store(self, recognizer: Recognizer | str | None = None, *,

@@ -33,6 +33,7 @@ from faceledger.store.base import Gallery, GallerySettings, GalleryStats, NewTem
 from faceledger.types import Face
 
 from ._base import EngineBase, Op
+from .evidence import face_crop
 from .replays import purge_answers
 from .results import Actor, EnrollResult
 
@@ -261,7 +262,8 @@ class GalleryOps(EngineBase):
                     continue
                 t = rec.embed(image, [chosen])[0]
                 photo_bytes = photo if (gallery.keep_photos and isinstance(photo, bytes)) else None
-                templates.append(NewTemplate(t.vector, t.model_id, image.sha256, _quality(chosen), photo_bytes))
+                templates.append(NewTemplate(t.vector, t.model_id, image.sha256, _quality(chosen), photo_bytes,
+                                             crop=face_crop(image.rgb, chosen)))
             except FaceLedgerError as exc:
                 rejections.append({"photo": i + 1, "reason": f"{exc.code}: {exc.message}", "code": exc.code,
                                    **({"boxes": exc.details["boxes"]} if "boxes" in exc.details else {})})
@@ -286,9 +288,10 @@ class GalleryOps(EngineBase):
         count = subject.template_count
         tx.remove_subject(subject.id)
         purged = purge_answers(tx, [subject_ref])
+        evidence = self._purge_evidence(tx, self.now(), subject_ref, gallery)  # type: ignore[attr-defined]
         op = Op(actor, Operation.ERASE, gallery=gallery, subject_ref=subject_ref)
         self._commit(tx, op, {"reason": reason, "subject_id": subject.id, "templates_erased": count,
-                              "data_key_destroyed": True, "replays_purged": purged})
+                              "data_key_destroyed": True, "replays_purged": purged, "evidence_purged": evidence})
         return count
 
     def run_retention(self, actor: Actor, *, dry_run: bool = False) -> RetentionPlan:
@@ -306,7 +309,9 @@ class GalleryOps(EngineBase):
                     for item in plan.items:
                         self._erase_in(tx, actor, item.gallery, item.subject_ref,
                                        "+".join(r.value for r in item.reasons))
-                self._commit(tx, op, {"dry_run": dry_run, "due": len(plan.items), "kept": plan.kept})
+                evidence = 0 if dry_run else self._purge_evidence(tx, at)  # type: ignore[attr-defined]
+                self._commit(tx, op, {"dry_run": dry_run, "due": len(plan.items), "kept": plan.kept,
+                                      "evidence_purged": evidence})
         return plan
 
     # -- data-subject access ---------------------------------------------------------------

@@ -40,6 +40,7 @@ from faceledger.media.image import ImageSource
 from faceledger.recognizer import FaceChoice, choose_face
 
 from ._base import EngineBase, Op
+from .evidence import face_crop
 from .results import Actor, FaceCandidates, IdentifyResult, LeadCandidateView
 
 __all__ = ["IdentifyOps"]
@@ -143,6 +144,7 @@ class IdentifyOps(EngineBase):
                                      model_id=g.model_id) if templates else []
             per_face = [[replace(c, score=clamp_cosine(c.score)) for c in h if c.score >= limits.threshold]
                         for h in hits]
+            crops = [face_crop(image.rgb, f) if cs else None for f, cs in zip(faces, per_face, strict=True)]
             with self.store.transaction() as tx:
                 self._count_search(tx, actor)
                 summary = [[{"subject_ref": c.external_ref, "score": round(c.score, 6)} for c in cs] for cs in per_face]
@@ -153,8 +155,9 @@ class IdentifyOps(EngineBase):
                                             "expected_fpir": None if fpir.expected_fpir is None
                                             else round(fpir.expected_fpir, 6),
                                             "max_expected_fpir": fpir.max_expected_fpir})
-                lead_ids = [self._open_lead(tx, actor, g.name, image.sha256, cs, limits.threshold, g.model_id,
-                                            row.seq, op) if cs else None for cs in per_face]
+                lead_ids = [self._open_lead(tx, actor, (g.name, image.sha256, crop), cs, limits.threshold, g.model_id,
+                                            row.seq, op) if cs else None for cs, crop in zip(per_face, crops,
+                                                                                             strict=True)]
         results = tuple(
             FaceCandidates(f, tuple(LeadCandidateView(c.external_ref, c.score, i + 1) for i, c in enumerate(cs)), lid)
             for f, cs, lid in zip(faces, per_face, lead_ids, strict=True)
@@ -190,13 +193,17 @@ class IdentifyOps(EngineBase):
         times = [*self._recent_searches(tx, actor.id), to_iso(self.now())]
         tx.put_record(SEARCH_WINDOW, actor.id, {"times": times})
 
-    def _open_lead(self, tx: Any, actor: Actor, gallery: str, probe: str, cands: list[Any], threshold: float,
-                   model_id: str, seq: int, op: Op) -> str:
-        lead = Lead(id=uuid.uuid4().hex, search_seq=seq, gallery=gallery, probe_digest=probe,
-                    candidates=tuple(LeadCandidate(c.external_ref, float(c.score)) for c in cands),
+    def _open_lead(self, tx: Any, actor: Actor, probe: tuple[str, str, bytes | None], cands: list[Any],
+                   threshold: float, model_id: str, seq: int, op: Op) -> str:
+        """A pending lead for ``probe`` (gallery, photo digest, face crop kept as its evidence)."""
+        gallery, digest, crop = probe
+        lead = Lead(id=uuid.uuid4().hex, search_seq=seq, gallery=gallery, probe_digest=digest,
+                    candidates=tuple(LeadCandidate(c.external_ref, float(c.score), c.template_id) for c in cands),
                     threshold=threshold, model_id=model_id, searched_by=actor.id, created_at=self.now(),
-                    purpose=op.purpose, reference=op.reference)
+                    purpose=op.purpose, reference=op.reference, evidence=crop is not None)
         tx.put_record(LEAD, lead.id, lead.to_dict(), gallery=gallery)
+        if crop is not None:
+            tx.put_evidence(lead.id, crop)
         return lead.id
 
     # -- review -----------------------------------------------------------------------
@@ -223,9 +230,10 @@ class IdentifyOps(EngineBase):
                 review = Review(lead_id, actor.id, Decision(decision), rationale, self.now(), subject_ref)
                 outcome = add_review(lead, earlier, review, self.policy)
                 tx.put_record(REVIEW, f"{lead_id}:{actor.id}", review.to_dict(), gallery=lead.gallery)
-                tx.put_record(LEAD, lead_id, outcome.lead.to_dict(), gallery=lead.gallery)
+                decided = self._close_evidence(tx, outcome.lead)  # type: ignore[attr-defined]
+                tx.put_record(LEAD, lead_id, decided.to_dict(), gallery=lead.gallery)
                 self._commit(tx, op, review_result(outcome))
-        return outcome.lead
+        return decided
 
 
 def clamp_cosine(score: float) -> float:

@@ -64,10 +64,12 @@ class Decision(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class LeadCandidate:
-    """One candidate of a search: a subject reference and its cosine similarity in [-1, 1]."""
+    """One candidate of a search: a subject reference, its cosine similarity in [-1, 1], and the
+    template that scored it (whose enrolled face crop the reviewer sees)."""
 
     subject_ref: str
     score: float
+    template_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +79,10 @@ class Lead:
     ``search_seq`` is the ledger ``seq`` of the ``identify`` entry; ``probe_digest``
     the SHA-256 of the probe photo; ``candidates`` best first, each scoring
     ``>= threshold`` under ``model_id``. ``confirmed_subject`` is set when the
-    status is ``confirmed``; ``decided_at`` when it is no longer pending.
+    status is ``confirmed``; ``decided_at`` when it is no longer pending. ``evidence`` says the
+    probe's face crop is kept for review, until ``evidence_until`` (set when the lead is decided:
+    ``decided_at`` plus the policy's ``review.evidence_days``). ``disagreement`` marks a lead the
+    two required reviewers decided differently (closed as inconclusive).
     """
 
     id: str
@@ -95,6 +100,9 @@ class Lead:
     confirmed_subject: str | None = None
     decided_at: datetime | None = None
     label: str = field(default=LEAD_LABEL)
+    evidence: bool = False
+    evidence_until: datetime | None = None
+    disagreement: bool = False
 
     def __post_init__(self) -> None:
         for name in ("id", "gallery", "model_id", "searched_by"):
@@ -125,7 +133,8 @@ class Lead:
             "search_seq": self.search_seq,
             "gallery": self.gallery,
             "probe_digest": self.probe_digest,
-            "candidates": [{"subject_ref": c.subject_ref, "score": c.score} for c in self.candidates],
+            "candidates": [{"subject_ref": c.subject_ref, "score": c.score, "template_id": c.template_id}
+                           for c in self.candidates],
             "threshold": self.threshold,
             "model_id": self.model_id,
             "searched_by": self.searched_by,
@@ -136,6 +145,9 @@ class Lead:
             "confirmed_subject": self.confirmed_subject,
             "decided_at": None if self.decided_at is None else to_iso(self.decided_at),
             "label": self.label,
+            "evidence": self.evidence,
+            "evidence_until": None if self.evidence_until is None else to_iso(self.evidence_until),
+            "disagreement": self.disagreement,
         }
 
 
@@ -144,8 +156,9 @@ def lead_from_dict(data: Mapping[str, Any]) -> Lead:
     values = dict(data)
     try:
         values["created_at"] = from_iso(values["created_at"], "lead created_at")
-        if values.get("decided_at") is not None:
-            values["decided_at"] = from_iso(values["decided_at"], "lead decided_at")
+        for name in ("decided_at", "evidence_until"):
+            if values.get(name) is not None:
+                values[name] = from_iso(values[name], f"lead {name}")
         values["candidates"] = tuple(LeadCandidate(**c) for c in values.get("candidates", ()))
         return Lead(**values)
     except (KeyError, TypeError) as exc:
@@ -243,7 +256,7 @@ def _decide(lead: Lead, reviews: tuple[Review, ...], required: int) -> Lead:
         confirmed = last.subject_ref if status is LeadStatus.CONFIRMED else None
     else:
         status, confirmed = LeadStatus.INCONCLUSIVE, None
-    return replace(lead, status=status, confirmed_subject=confirmed, decided_at=last.at)
+    return replace(lead, status=status, confirmed_subject=confirmed, decided_at=last.at, disagreement=len(votes) > 1)
 
 
 def review_result(outcome: ReviewOutcome) -> dict[str, Any]:
@@ -255,6 +268,7 @@ def review_result(outcome: ReviewOutcome) -> dict[str, Any]:
         "decision": review.decision.value,
         "status": outcome.lead.status.value,
         "reviews": len(outcome.reviews),
+        "disagreement": outcome.lead.disagreement,
         "review_seconds": round((review.at - outcome.lead.created_at).total_seconds(), 3),
     }
 

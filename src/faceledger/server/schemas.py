@@ -254,6 +254,32 @@ class LeadOut(BaseModel):
     confirmed_subject: str | None
     decided_at: datetime | None
     label: str
+    evidence: bool = False
+    evidence_until: datetime | None = None
+    disagreement: bool = False
+
+
+class EvidenceCandidateOut(BaseModel):
+    subject_ref: str
+    score: float
+    rank: int
+    crop: str | None = Field(description="The enrolled face, as a data: URL (JPEG); null if erased or never kept.")
+
+
+class ReviewOut(BaseModel):
+    reviewer: str
+    decision: str
+    rationale: str
+    at: datetime
+    subject_ref: str | None
+
+
+class LeadEvidenceOut(BaseModel):
+    lead: LeadOut
+    label: str
+    probe_crop: str | None = Field(description="The probe's face, as a data: URL (JPEG); null once deleted.")
+    candidates: list[EvidenceCandidateOut]
+    reviews: list[ReviewOut] = Field(description="Your own review while the lead is pending; all once it is closed.")
 
 
 class LeadStatusQ(StrEnum):

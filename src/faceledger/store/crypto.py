@@ -77,6 +77,14 @@ class Kek:
         raw = _open(self._aead, wrapped, b"dek:%d" % subject_id, f"the data key of subject {subject_id}")
         return _seal(new._aead, raw, b"dek:%d" % subject_id)
 
+    def new_named_key(self, name: str) -> tuple[DataKey, bytes]:
+        """A fresh data key bound to ``name`` (e.g. a lead's evidence) and its wrapped form."""
+        raw = os.urandom(KEY_BYTES)
+        return DataKey(raw), _seal(self._aead, raw, b"named:" + name.encode())
+
+    def unwrap_named(self, name: str, wrapped: bytes) -> DataKey:
+        return DataKey(_open(self._aead, wrapped, b"named:" + name.encode(), f"the key of {name}"))
+
     def unwrap(self, subject_id: int, wrapped: bytes) -> DataKey:
         return DataKey(_open(self._aead, wrapped, b"dek:%d" % subject_id, f"the data key of subject {subject_id}"))
 

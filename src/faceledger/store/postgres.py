@@ -162,6 +162,18 @@ class PostgresStore:
             raise NotFoundError(f"no template with id {template_id}", template_id=template_id)
         return None if row[0] is None else bytes(row[0])
 
+    def get_crop(self, template_id: int) -> bytes | None:
+        with self._read() as r:
+            row = r._one("SELECT crop FROM templates WHERE id = %s", (int(template_id),))
+        if row is None:
+            raise NotFoundError(f"no template with id {template_id}", template_id=template_id)
+        return None if row[0] is None else bytes(row[0])
+
+    def get_evidence(self, evidence_id: str) -> bytes | None:
+        with self._read() as r:
+            row = r._one("SELECT data FROM evidence WHERE id = %s", (evidence_id,))
+        return None if row is None else bytes(row[0])
+
     def get_record(self, kind: str, record_id: str) -> Record:
         with self._read() as r:
             return r.get_record(kind, record_id)

@@ -97,6 +97,12 @@ def _initial(conn: psycopg.Connection) -> None:
             conn.execute(statement)  # type: ignore[arg-type]
 
 
+@migration(2, "enrolled face crops; review evidence")
+def _evidence(conn: psycopg.Connection) -> None:
+    conn.execute("ALTER TABLE templates ADD COLUMN crop bytea")
+    conn.execute("CREATE TABLE evidence (id text PRIMARY KEY, data bytea NOT NULL, created_at timestamptz NOT NULL)")
+
+
 def partition_name(gallery_id: int) -> sql.Identifier:
     return sql.Identifier(f"templates_g{int(gallery_id)}")
 

@@ -232,9 +232,11 @@ class PgTransaction(PgReads):
         if existing is not None:
             return template_of(existing)
         photo = bytes(template.photo) if template.photo is not None and gallery.keep_photos else None
+        crop = None if template.crop is None else bytes(template.crop)
         out = self._exec(f"INSERT INTO templates (gallery_id, subject_id, embedding, quality, source_sha256, photo, "
-                         f"created_at) VALUES (%s,%s,%s,%s::jsonb,%s,%s,%s) RETURNING {TEMPLATE_COLS}",
-                         (row[0], subject_id, vec, quality_json(template.quality), sha, photo, utc_now())).fetchone()
+                         f"crop, created_at) VALUES (%s,%s,%s,%s::jsonb,%s,%s,%s,%s) RETURNING {TEMPLATE_COLS}",
+                         (row[0], subject_id, vec, quality_json(template.quality), sha, photo, crop,
+                          utc_now())).fetchone()
         return template_of(out)  # type: ignore[arg-type]
 
     def remove_template(self, template_id: int) -> None:
@@ -304,6 +306,16 @@ class PgTransaction(PgReads):
             raise InputError("delete_records needs at least one of subject_id, kind, record_id")
         where = sql.SQL(" AND ").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c, _ in conds)
         return self._exec(sql.SQL("DELETE FROM records WHERE {}").format(where), [v for _, v in conds]).rowcount
+
+    # -- review evidence -------------------------------------------------------------------
+    def put_evidence(self, evidence_id: str, data: bytes) -> None:
+        """Keep ``data`` (a probe's face crop); protected like templates on this store (see postgres.py)."""
+        check_record_key("evidence", evidence_id)
+        self._exec("INSERT INTO evidence (id, data, created_at) VALUES (%s,%s,%s) ON CONFLICT (id) DO UPDATE "
+                   "SET data = excluded.data, created_at = excluded.created_at", (evidence_id, bytes(data), utc_now()))
+
+    def delete_evidence(self, evidence_id: str) -> bool:
+        return self._exec("DELETE FROM evidence WHERE id = %s", (evidence_id,)).rowcount > 0
 
     # -- ledger ------------------------------------------------------------------------
     def append_ledger(self, fields: Mapping[str, Any]) -> LedgerRow:

@@ -41,7 +41,9 @@ from .sqlite_tx import (
     GALLERY_COLS,
     SqliteReads,
     SqliteTransaction,
+    crop_aad,
     db_errors,
+    evidence_aad,
     gallery_of,
     photo_aad,
     record_of,
@@ -312,6 +314,25 @@ class SqliteStore:
         if row[2] is None:
             return None
         return self._kek.unwrap(row[0], row[3]).open(row[2], photo_aad(row[0], row[1]), "a kept photo")
+
+    def get_crop(self, template_id: int) -> bytes | None:
+        """The enrolled face crop of a template (decrypted), or ``None`` if none was kept."""
+        with self._lock:
+            row = self._reads._one("SELECT t.subject_id, t.source_sha256, t.crop, k.wrapped FROM templates t "
+                                   "JOIN subject_keys k USING (subject_id) WHERE t.id = ?", (int(template_id),))
+        if row is None:
+            raise NotFoundError(f"no template with id {template_id}", template_id=template_id)
+        return None if row[2] is None else self._kek.unwrap(row[0], row[3]).open(row[2], crop_aad(row[0], row[1]),
+                                                                                   "a face crop")
+
+    def get_evidence(self, evidence_id: str) -> bytes | None:
+        """A probe's face crop kept for review (decrypted), or ``None`` (never kept, or deleted)."""
+        with self._lock:
+            row = self._reads._one("SELECT wrapped, data FROM evidence WHERE id = ?", (evidence_id,))
+        if row is None:
+            return None
+        key = self._kek.unwrap_named(f"evidence:{evidence_id}", row[0])
+        return key.open(row[1], evidence_aad(evidence_id), "review evidence")
 
     def get_record(self, kind: str, record_id: str) -> Record:
         with self._lock:

@@ -97,6 +97,13 @@ CREATE TABLE ledger (
 """
 
 
+@migration(2, "enrolled face crops; review evidence under keys of its own")
+def _evidence(db: sqlite3.Connection) -> None:
+    db.execute("ALTER TABLE templates ADD COLUMN crop BLOB")
+    db.execute("CREATE TABLE evidence (id TEXT PRIMARY KEY, wrapped BLOB NOT NULL, data BLOB NOT NULL, "
+               "created_at TEXT NOT NULL)")
+
+
 def current_version(db: sqlite3.Connection) -> int:
     db.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
                "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)")

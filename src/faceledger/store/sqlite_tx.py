@@ -101,6 +101,14 @@ def photo_aad(subject_id: int, sha: str) -> bytes:
     return b"photo:%d:%s" % (subject_id, sha.encode())
 
 
+def crop_aad(subject_id: int, sha: str) -> bytes:
+    return b"crop:%d:%s" % (subject_id, sha.encode())
+
+
+def evidence_aad(evidence_id: str) -> bytes:
+    return b"evidence:" + evidence_id.encode()
+
+
 class SqliteReads(SqlReads):
     """Queries over one connection; callers hold the store's lock."""
 
@@ -255,10 +263,11 @@ class SqliteTransaction(SqliteReads):
         photo = None
         if template.photo is not None and gallery.keep_photos:
             photo = key.seal(bytes(template.photo), photo_aad(subject_id, sha))
+        crop = None if template.crop is None else key.seal(bytes(template.crop), crop_aad(subject_id, sha))
         out = self._exec(f"INSERT INTO templates (subject_id, gallery_id, vector, quality, source_sha256, photo, "
-                         f"created_at) VALUES (?,?,?,?,?,?,?) RETURNING {TEMPLATE_COLS}",
+                         f"crop, created_at) VALUES (?,?,?,?,?,?,?,?) RETURNING {TEMPLATE_COLS}",
                          (subject_id, row[0], key.seal_vector(vec, template_aad(subject_id, sha)),
-                          quality_json(template.quality), sha, photo, to_iso(utc_now()))).fetchone()
+                          quality_json(template.quality), sha, photo, crop, to_iso(utc_now()))).fetchone()
         self._touch(row[0]).adds.append((out[0], subject_id, vec))
         return template_of(out)
 
@@ -322,6 +331,20 @@ class SqliteTransaction(SqliteReads):
             raise InputError("delete_records needs at least one of subject_id, kind, record_id")
         where = " AND ".join(f"{c} = ?" for c, _ in conds)
         return self._exec(f"DELETE FROM records WHERE {where}", tuple(v for _, v in conds)).rowcount
+
+    # -- review evidence -------------------------------------------------------------------
+    def put_evidence(self, evidence_id: str, data: bytes) -> None:
+        """Keep ``data`` (a probe's face crop) under a fresh key of its own, wrapped by the KEK."""
+        check_record_key("evidence", evidence_id)
+        key, wrapped = self._kek.new_named_key(f"evidence:{evidence_id}")
+        self._exec("INSERT OR REPLACE INTO evidence (id, wrapped, data, created_at) VALUES (?,?,?,?)",
+                   (evidence_id, wrapped, key.seal(bytes(data), evidence_aad(evidence_id)), to_iso(utc_now())))
+
+    def delete_evidence(self, evidence_id: str) -> bool:
+        """Delete the evidence and its key; whether there was any."""
+        gone = self._exec("DELETE FROM evidence WHERE id = ?", (evidence_id,)).rowcount > 0
+        self.erased = self.erased or gone
+        return gone
 
     # -- ledger ------------------------------------------------------------------------
     def append_ledger(self, fields: Mapping[str, Any]) -> LedgerRow:

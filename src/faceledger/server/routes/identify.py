@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Path, Query, UploadFile
@@ -14,8 +15,10 @@ from ..schemas import (
     AuthorizationIn,
     AuthorizationOut,
     CandidateOut,
+    EvidenceCandidateOut,
     FaceCandidatesOut,
     IdentifyOut,
+    LeadEvidenceOut,
     LeadOut,
     LeadStatusQ,
     ReviewIn,
@@ -105,6 +108,24 @@ async def list_leads(call: Auth, status: LeadStatusQ | None = None,
         leads = e.leads(a, status=status.value if status else None, gallery=gallery)
         return [x.to_dict() for x in sorted(leads, key=lambda x: x.created_at, reverse=True)]
     return await call.respond(lambda: call.gov(run))
+
+
+@router.get("/leads/{lead_id}/evidence", response_model=LeadEvidenceOut, responses=responses(403, 404))
+async def lead_evidence(call: Auth, lead_id: Id):
+    """The probe's face and each candidate's enrolled face, with scores, to compare before deciding
+    (ledgered as ``lead_show``). With two reviewers, the other's decision is hidden until the lead closes."""
+    def run(e, a):  # noqa: ANN001, ANN202
+        ev = e.lead_evidence(a, lead_id)
+        return LeadEvidenceOut(
+            lead=LeadOut(**ev.lead.to_dict()), label=ev.label, probe_crop=_data_url(ev.probe_crop),
+            candidates=[EvidenceCandidateOut(subject_ref=c.subject_ref, score=round(c.score, 6), rank=c.rank,
+                                             crop=_data_url(c.crop)) for c in ev.candidates],
+            reviews=[{k: v for k, v in r.to_dict().items() if k != "lead_id"} for r in ev.reviews])
+    return await call.respond(lambda: call.gov(run))
+
+
+def _data_url(jpeg: bytes | None) -> str | None:
+    return None if jpeg is None else "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
 
 
 @router.post("/leads/{lead_id}/reviews", response_model=LeadOut, responses=responses(403, 404, 409))

@@ -349,13 +349,30 @@ function leadCard(lead) {
       say("review-msg", "ok", `Lead ${r.id.slice(0, 8)}: ${r.status} (ledgered).`);
     });
   });
+  const evidence = h("div", { class: "evidence" });
+  const compare = can("lead_show") ? h("button", { type: "button", class: "compare" }, "Compare faces") : "";
+  if (compare) compare.addEventListener("click", () => guarded("review-msg", () => showEvidence(lead, evidence)));
+  const closed = `decided ${day(lead.decided_at)}${lead.confirmed_subject ? `: ${lead.confirmed_subject}` : ""}` +
+    (lead.disagreement ? " — the two reviewers disagreed" : "");
   return h("article", { class: `lead ${lead.status}`, "data-lead": lead.id },
     h("h3", {}, `Lead ${lead.id.slice(0, 8)} · ${lead.status}`),
     h("p", { class: "label" }, lead.label),
     h("p", {}, `gallery ${lead.gallery} · purpose ${lead.purpose || "–"} · reference ${lead.reference || "–"} · ` +
       `searched by ${lead.searched_by} at ${day(lead.created_at)} · threshold ${fmt(lead.threshold)}`),
     h("ol", {}, lead.candidates.map((c) => h("li", {}, `${c.subject_ref} — score ${fmt(c.score)}`))),
-    lead.status === "pending" ? form : h("p", {}, `decided ${day(lead.decided_at)}${lead.confirmed_subject ? `: ${lead.confirmed_subject}` : ""}`));
+    compare, evidence,
+    lead.status === "pending" ? form : h("p", {}, closed));
+}
+
+// The probe's face beside each candidate's enrolled face, with scores (each look is ledgered).
+// While a lead is pending a reviewer sees only their own decision, never another reviewer's.
+async function showEvidence(lead, box) {
+  const ev = await api("GET", `/v1/leads/${encodeURIComponent(lead.id)}/evidence`);
+  const face = (src, caption, cls) => h("figure", { class: `crop ${cls}` },
+    src ? h("img", { src, alt: caption }) : h("div", { class: "gone" }, "not kept"), h("figcaption", {}, caption));
+  box.replaceChildren(h("div", { class: "faces" }, face(ev.probe_crop, "probe", "probe"),
+    ...ev.candidates.map((c) => face(c.crop, `#${c.rank} ${c.subject_ref} · score ${fmt(c.score)}`, "candidate"))),
+  ...ev.reviews.map((r) => h("p", { class: "fine" }, `${r.reviewer}: ${r.decision}${r.subject_ref ? ` (${r.subject_ref})` : ""} — ${r.rationale}`)));
 }
 
 // -- ledger and reports --------------------------------------------------------------------------------------
