@@ -143,13 +143,14 @@ def test_test_pairs_returns_raw_scores_and_stores_nothing(testdata: Path, tmp_pa
     assert [x["score"] for x in out["results"]] == [rec.compare(ta, tb), rec.compare(ta, tc)]
     assert [x["match"] for x in out["results"]] == [x["score"] >= out["threshold"] for x in out["results"]]
     assert sorted(p for p in tmp_path.rglob("*") if "store" not in p.parts) == before
-    # The only trace is one ledger entry: who ran a test, how many comparisons; no photo digests.
+    # The only trace of the test is one ledger entry: who ran it, how many comparisons; no photo digests.
     from faceledger.config import current_os_user
     from faceledger.governance.ledger import LedgerEntry
     from faceledger.store import open_store
 
     with_store = open_store(f"sqlite:///{store}")
-    (entry,) = [LedgerEntry.from_row(r) for r in with_store.iter_ledger()]
+    opening, entry = [LedgerEntry.from_row(r) for r in with_store.iter_ledger()]
+    assert opening.operation == "policy_change"  # a fresh ledger opens with the policy in force
     with_store.close()
     me = current_os_user().name  # the CLI acts as the OS user running it (owner of the store's directory)
     assert (entry.operation, entry.actor, entry.role, entry.credential) == ("independent_test", me, "auditor",

@@ -75,8 +75,10 @@ class DeploymentOps(EngineBase):
             done = parse_time(completed_at, "completed_at", self.now())
             until = parse_time(expires_at, "expires_at", done + timedelta(days=valid_days))
             record = TrainingRecord(uuid.uuid4().hex, person, course, done, until, actor.id)
-            if record.completed_at > self.now():
-                raise InputError("training record: completed_at is in the future", field="completed_at")
+            if not self.now() - timedelta(days=3650) <= record.completed_at <= self.now():
+                raise InputError("training record: completed_at must lie in the last ten years", field="completed_at")
+            if record.expires_at - record.completed_at > timedelta(days=3650):
+                raise InputError("training record: it can count for at most ten years", field="expires_at")
             with self.store.transaction() as tx:
                 tx.put_record(TRAINING, record.id, record.to_dict())
                 self._commit(tx, op, {"training_id": record.id, "person": person, "course": course,
