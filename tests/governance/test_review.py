@@ -102,6 +102,7 @@ def test_two_reviewers_who_agree_decide() -> None:
         "decision": "confirmed",
         "status": "confirmed",
         "reviews": 2,
+        "disagreement": False,
         "review_seconds": 3 * 3600.0,
     }
 

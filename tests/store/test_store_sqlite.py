@@ -170,7 +170,7 @@ def test_migrations_are_recorded_and_newer_schemas_refused(tmp_path: Path) -> No
     db = tmp_path / "fl.db"
     SqliteStore(db).close()
     con = sqlite3.connect(db)
-    assert [r[0] for r in con.execute("SELECT version FROM schema_migrations")] == [1]
+    assert [r[0] for r in con.execute("SELECT version FROM schema_migrations")] == [1, 2]
     con.execute("INSERT INTO schema_migrations VALUES (99, 'from the future', '2099-01-01T00:00:00.000000Z')")
     con.commit()
     con.close()

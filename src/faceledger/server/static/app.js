@@ -18,8 +18,6 @@ async function signIn(token) {
   sessionStorage.setItem(KEY, token);
   keep({ token, actor: state.me.actor, role: state.me.role, key_id: state.me.key_id });
   $("#who-text").textContent = `${state.me.actor} · ${state.me.role}`;
-  $("#who").hidden = false;
-  $("#tabs").hidden = false;
   drawRing();
   // Show only what this role may do (the service refuses the rest anyway, and ledgers the refusal).
   $$("[data-ops]").forEach((el) => { el.hidden = !el.dataset.ops.split(" ").some((op) => state.me.operations.includes(op)); });
@@ -31,6 +29,9 @@ async function signIn(token) {
   const wanted = location.hash.slice(1);
   const button = wanted && $(`#tabs button[data-tab="${CSS.escape(wanted)}"]`);
   show(button && !button.hidden ? wanted : defaultTab(state.me.operations));
+  // Signed in only now that the first tab is shown: a click on a tab meanwhile would be undone by it.
+  $("#who").hidden = false;
+  $("#tabs").hidden = false;
 }
 
 // Switch to another key held in the page; a key the service no longer accepts is dropped.
