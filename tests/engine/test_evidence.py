@@ -3,6 +3,8 @@ enrolled face; two reviewers decide independently; evidence is kept for a time a
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import cv2
 import numpy as np
 import pytest
@@ -66,6 +68,9 @@ def test_two_reviewers_decide_without_seeing_each_other_and_disagreement_is_reco
     assert closed.status.value == "inconclusive" and closed.disagreement and closed.confirmed_subject is None
     entry = ledger(engine)[-1]
     assert (entry.operation, entry.result["status"], entry.result["disagreement"]) == ("review", "inconclusive", True)
+    start = engine.now() - timedelta(hours=1)
+    report = engine.usage_report(AUDITOR, start, engine.now() + timedelta(hours=1))
+    assert report.leads_closed == {"inconclusive": 1, "of which: reviewers disagreed": 1}
     after = engine.lead_evidence(REVIEWER2, lead_id)
     assert {r.reviewer: r.decision.value for r in after.reviews} == {REVIEWER.id: "confirmed",
                                                                       REVIEWER2.id: "rejected"}
@@ -78,7 +83,7 @@ def test_the_probe_crop_is_deleted_after_the_decision_plus_the_policy_period(mak
     plan = engine.run_retention(ADMIN)
     assert ledger(engine)[-1].result["evidence_purged"] == 0 and not plan.items  # pending: kept
     decided = engine.review(REVIEWER, lead_id, "rejected", "different chin")
-    assert decided.evidence_until == decided.decided_at + __import__("datetime").timedelta(days=2)
+    assert decided.evidence_until == decided.decided_at + timedelta(days=2)
     clock.advance(days=1)
     engine.run_retention(ADMIN)
     assert engine.store.get_evidence(lead_id) is not None

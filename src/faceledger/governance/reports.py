@@ -161,6 +161,8 @@ def _count(e: LedgerEntry, c: dict[str, Counter[str]], seconds: list[float]) -> 
         status = result.get("status")
         if status and status != "pending":
             c["closed"][str(status)] += 1
+            if result.get("disagreement"):
+                c["closed"]["of which: reviewers disagreed"] += 1
             if isinstance(result.get("review_seconds"), int | float):
                 seconds.append(float(result["review_seconds"]))
 
