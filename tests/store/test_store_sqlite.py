@@ -291,3 +291,24 @@ def test_hnsw_is_built_in_the_background_from_the_threshold(tmp_path: Path) -> N
         index = store.index("staff")
         assert index.wait_for_ann(timeout=60) and len(index.ann) == 300
         assert [c[0].external_ref for c in store.search("staff", v[[3, 250]], k=1)] == ["s3", "b50"]
+
+
+def test_a_version_1_database_gains_crops_and_evidence(tmp_path: Path) -> None:
+    from faceledger.store.sqlite_schema import INITIAL
+
+    db = tmp_path / "old.db"
+    con = sqlite3.connect(db)
+    for statement in INITIAL.split(";\n"):
+        if statement.strip():
+            con.execute(statement)
+    con.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+                "applied_at TEXT NOT NULL)")
+    con.execute("INSERT INTO schema_migrations VALUES (1, 'initial', '2026-01-01T00:00:00.000000Z')")
+    con.commit()
+    con.close()
+    with SqliteStore(db) as store:
+        with store.transaction() as tx:
+            tx.put_evidence("lead-1", b"crop")
+        assert store.get_evidence("lead-1") == b"crop"
+    cols = [r[1] for r in sqlite3.connect(db).execute("PRAGMA table_info(templates)")]
+    assert "crop" in cols
