@@ -171,6 +171,7 @@ def test_identify_searches_the_clicked_face_and_shows_the_probe_and_expected_fpi
         page.click("#identify-form button[type=submit]")
         page.locator(".candidate").filter(has_text="Aaron_Peirsol").wait_for()
         assert page.locator("#identify-result .lead").count() == 1             # only the clicked face searched
+        assert page.is_visible("#identify-faces-note")      # the candidates' faces go to the reviewers
         fpir = page.inner_text("#identify-fpir")
         assert "Gallery of" in fpir and "expected FPIR" in fpir
         probe = page.locator("#identify-result img.probe")
@@ -180,6 +181,21 @@ def test_identify_searches_the_clicked_face_and_shows_the_probe_and_expected_fpi
                 break
             page.wait_for_timeout(100)
         assert (probe.get_attribute("src") or "").startswith("data:image/jpeg")
+        no_spill(page)
+        page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+        page.close()
+
+
+def test_subjects_show_their_enrolled_faces_to_the_enroller(browser, live, people, shots):  # noqa: F811
+    for name, size in (("subject-faces", DESKTOP), ("subject-faces-phone", PHONE)):
+        page = open_as(browser, live, people["enroller"], size)
+        tab(page, "galleries")
+        page.locator("#galleries-table button").first.click()
+        row = page.locator("#subjects-table tbody tr").filter(has_text="Aaron_Peirsol")
+        row.locator("button", has_text="Show faces").click()
+        row.locator(".subject-faces img.face-crop").nth(1).wait_for()
+        assert row.locator(".subject-faces img.face-crop").count() == 2          # both enrolled photos
+        assert (row.locator("img.face-crop").first.get_attribute("src") or "").startswith("data:image/jpeg")
         no_spill(page)
         page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
         page.close()

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from .apihelp import POLICY
 from .live import LiveServer
 from .test_browser import TIMEOUT_MS, browser  # noqa: F401 - the module's Chromium fixture
 
@@ -23,9 +22,7 @@ PEOPLE = {"enroller": "carl", "verifier": "vera", "investigator": "ines", "revie
 def live(tmp_path_factory):
     """A service started on a data directory that does not exist yet (the operator's policy file lives elsewhere)."""
     base = tmp_path_factory.mktemp("firstrun")
-    (base / "policy.toml").write_text(POLICY)
-    with LiveServer(base / "empty" / "faceledger", env={"FACELEDGER_MODEL_WORKERS": "1",
-                                                        "FACELEDGER_POLICY": str(base / "policy.toml")}) as server:
+    with LiveServer(base / "empty" / "faceledger", env={"FACELEDGER_MODEL_WORKERS": "1"}) as server:
         yield server
 
 
@@ -67,7 +64,14 @@ def test_first_run_from_an_empty_data_directory_to_a_reviewed_lead(browser, live
     options = page.eval_on_selector_all("#switch-key option", "os => os.map(o => o.textContent)")
     assert sorted(options) == sorted(["admin · admin", *(f"{a} · {r}" for r, a in PEOPLE.items())])
 
-    assert "enabled" in page.inner_text("#setup-policy")               # 2. the policy, as it stands
+    assert "off" in page.inner_text("#setup-policy")                   # 2. the policy: the safe default ...
+    assert "identification off" in page.inner_text("#step-policy .status")
+    page.check("#policy-quick-form input[name=identification]")          # ... changed here, and ledgered
+    page.fill("#policy-quick-form input[name=purposes]", "access_control, investigation")
+    page.click("#policy-quick-form button[type=submit]")
+    page.locator("#setup-msg.ok").filter(has_text="Policy changed").wait_for()
+    page.locator("#step-policy .status.done").filter(has_text="identification enabled").wait_for()
+    assert "enabled" in page.inner_text("#setup-policy")
     page.fill("#setup-gallery-form input[name=name]", "staff")           # 3. a gallery
     page.click("#setup-gallery-form button[type=submit]")
     page.locator("#step-gallery .status.done").wait_for()

@@ -314,6 +314,18 @@ class GalleryOps(EngineBase):
                                       "evidence_purged": evidence})
         return plan
 
+    # -- a subject's enrolled faces --------------------------------------------------------
+    def subject_faces(self, actor: Actor, gallery: str, subject_ref: str) -> list[bytes]:
+        """The enrolled face crops of a subject (JPEG, one per template that kept one), so the people
+        who enroll and administer a gallery can see who is in it. Each look is ledgered."""
+        op = Op(actor, Operation.SUBJECT_FACES, gallery=gallery, subject_ref=subject_ref)
+        with self._guard(op):
+            self._permit(op)
+            subject = self.store.find_subject(gallery, subject_ref)
+            crops = [c for t in self.store.list_templates(subject.id) if (c := self.store.get_crop(t.id))]
+            self._log(op, "ok", {"crops": len(crops)})
+        return crops
+
     # -- data-subject access ---------------------------------------------------------------
     def export_subject(self, actor: Actor, gallery: str, subject_ref: str) -> dict[str, Any]:
         """Everything held about a subject (never its templates' vectors), as JSON-able data."""

@@ -49,6 +49,7 @@ class Operation(StrEnum):
     CONSENT_WITHDRAW = "consent_withdraw"
     CONSENT_LIST = "consent_list"
     SUBJECT_LIST = "subject_list"
+    SUBJECT_FACES = "subject_faces"  # a subject's enrolled face crops (each look ledgered)
     ERASE = "erase"
     EXPORT = "export"  # data-subject access export
     RETENTION_RUN = "retention_run"
@@ -109,6 +110,7 @@ DEFAULT_PERMISSIONS: Mapping[Role, frozenset[Operation]] = MappingProxyType(
                 _O.CONSENT_WITHDRAW,
                 _O.ERASE,
                 _O.EXPORT,
+                _O.SUBJECT_FACES,
                 _O.RETENTION_RUN,
                 _O.LEDGER_CHECKPOINT,
                 _O.LEDGER_VERIFY,
@@ -124,6 +126,7 @@ DEFAULT_PERMISSIONS: Mapping[Role, frozenset[Operation]] = MappingProxyType(
                 _O.CONSENT_WITHDRAW,
                 _O.CONSENT_LIST,
                 _O.SUBJECT_LIST,
+                _O.SUBJECT_FACES,
                 _O.GALLERY_LIST,
             }
         ),

@@ -228,6 +228,11 @@ class IdentifyOut(BaseModel):
         "1 - (1 - FMR) ** gallery_subjects (null when the threshold is not a calibrated point).")
 
 
+class SubjectFacesOut(BaseModel):
+    subject_ref: str
+    faces: list[str] = Field(description="The enrolled face crops, as data:image/jpeg URLs.")
+
+
 class LeadCandidateOut(BaseModel):
     subject_ref: str
     score: float

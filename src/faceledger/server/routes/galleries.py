@@ -17,10 +17,11 @@ from ..schemas import (
     ErasedOut,
     GalleryIn,
     GalleryOut,
+    SubjectFacesOut,
     SubjectOut,
     WithdrawIn,
 )
-from . import FACE_CHOICE_HELP, face_choice
+from . import FACE_CHOICE_HELP, face_choice, jpeg_data_url
 
 router = APIRouter(prefix="/v1/galleries", tags=["galleries"])
 
@@ -91,6 +92,17 @@ async def erase_subject(call: Auth, gallery: GalleryName, subject_ref: SubjectRe
         n = await call.gov(lambda e, a: e.erase_subject(a, gallery, subject_ref, reason=reason))
         return ErasedOut(templates_erased=n)
     return await call.respond(work)
+
+
+@router.get("/{gallery}/subjects/{subject_ref}/faces", response_model=SubjectFacesOut,
+            responses=responses(403, 404))
+async def subject_faces(call: Auth, gallery: GalleryName, subject_ref: SubjectRef):
+    """The subject's enrolled face crops as ``data:image/jpeg`` URLs (roles with ``subject_faces``;
+    each look ledgered). Templates enrolled before crops were kept have none."""
+    def run(e, a):  # noqa: ANN001, ANN202
+        crops = e.subject_faces(a, gallery, subject_ref)
+        return SubjectFacesOut(subject_ref=subject_ref, faces=[jpeg_data_url(c) for c in crops])
+    return await call.respond(lambda: call.gov(run))
 
 
 @router.get("/{gallery}/subjects/{subject_ref}/export", response_model=dict[str, Any], responses=responses(403))

@@ -175,9 +175,21 @@ async function loadSubjects(gallery) {
     $("#subject-export").hidden = true;
     $("#subjects-table tbody").replaceChildren(...subjects.map((s) => h("tr", {},
       h("td", {}, s.subject_ref), h("td", {}, s.display_name || ""), h("td", {}, s.templates), h("td", {}, day(s.created_at)),
+      h("td", { class: "subject-faces-cell" }, can("subject_faces") ? h("button", { type: "button", class: "small",
+        onclick: (ev) => showSubjectFaces(gallery, s.subject_ref, ev.target.parentNode) }, "Show faces") : ""),
       h("td", {}, can("export") ? h("button", { type: "button", class: "small", onclick: () => exportSubject(gallery, s.subject_ref) }, "Export") : "",
         can("erase") ? h("button", { type: "button", class: "small danger", onclick: () => eraseSubject(gallery, s.subject_ref) }, "Erase") : ""))));
     say("galleries-msg", "ok", `${subjects.length} subject(s) in ${gallery}.`);
+  });
+}
+
+// A subject's enrolled face crops, on request (each look is ledgered).
+async function showSubjectFaces(gallery, ref, cell) {
+  await guarded("galleries-msg", async () => {
+    const r = await api("GET", `/v1/galleries/${encodeURIComponent(gallery)}/subjects/${encodeURIComponent(ref)}/faces`);
+    cell.replaceChildren(h("div", { class: "subject-faces" }, r.faces.length ? r.faces.map((src, i) =>
+      h("img", { class: "face-crop", src, alt: `${ref}, enrolled face ${i + 1}` })) : h("span", { class: "fine" }, "none kept")));
+    say("galleries-msg", "ok", `${r.faces.length} enrolled face(s) of ${ref} shown (ledgered).`);
   });
 }
 
@@ -309,14 +321,30 @@ async function onIdentify(ev) {
     const probe = f.get("photo");
     for (const face of r.faces) {
       const index = r.faces.length > 1 || f.get("face") ? `face #${f.get("face") || r.faces.indexOf(face)}` : "the face";
-      const crop = h("img", { class: "crop probe", alt: `probe ${index}` });
+      const crop = h("img", { class: "face-crop probe", alt: `probe ${index}` });
       faceCrop(probe, face.face.box).then((url) => { crop.src = url; }).catch(() => {});
       const head = h("figure", { class: "crop-fig" }, crop, h("figcaption", {}, `probe: ${index}`));
       if (!face.candidates.length) { out.append(h("div", { class: "lead" }, head, h("p", {}, "no match"))); continue; }
+      const list = h("ol", { class: "candidates" }, face.candidates.map((c) => h("li", { class: "candidate" }, `${c.subject_ref} — score ${fmt(c.score)}`)));
       out.append(h("div", { class: "lead" }, h("h3", {}, `Lead ${face.lead_id.slice(0, 8)} (pending review)`),
-        h("div", { class: "side-by-side" }, head,
-          h("ol", { class: "candidates" }, face.candidates.map((c) => h("li", { class: "candidate" }, `${c.subject_ref} — score ${fmt(c.score)}`))))));
+        h("div", { class: "side-by-side" }, head, list)));
+      if (can("lead_show")) candidateFaces(face.lead_id, list).catch(() => {});
     }
+    if (r.faces.some((x) => x.candidates.length) && !can("lead_show")) {
+      out.append(h("p", { class: "fine", id: "identify-faces-note" }, "The candidates' enrolled faces are shown to the " +
+        "reviewers of the lead (Review tab, Compare faces), not to the person who searched."));
+    }
+  });
+}
+
+// Each candidate's enrolled face beside its name (roles allowed to see a lead's evidence; ledgered).
+async function candidateFaces(leadId, list) {
+  const ev = await api("GET", `/v1/leads/${encodeURIComponent(leadId)}/evidence`);
+  ev.candidates.forEach((c, i) => {
+    const li = list.children[i];
+    if (!li || !c.crop) return;
+    li.replaceChildren(h("div", { class: "candidate-face" }, h("img", { class: "face-crop enrolled", src: c.crop,
+      alt: `enrolled face of ${c.subject_ref}` }), h("span", {}, `${c.subject_ref} — score ${fmt(c.score)}`)));
   });
 }
 
