@@ -31,7 +31,6 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from difflib import get_close_matches
@@ -40,6 +39,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from faceledger import tomlfile
 from faceledger.core.chain import canonical_json
 from faceledger.errors import ConfigError, InputError, PermissionDeniedError, PurposeNotAllowedError
 from faceledger.governance.consent import LegalBasis
@@ -248,22 +248,12 @@ def search_limits(
 def load_policy(path: str | Path) -> Policy:
     """Read and validate a policy file; every problem raises :class:`ConfigError` naming file and key."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read policy file {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"policy file {path} is not UTF-8 text") from None
-    return parse_policy(text, source=str(path))
+    return parse_policy(tomlfile.read_text(path, "policy file"), source=str(path))
 
 
 def parse_policy(text: str, source: str = "<policy>") -> Policy:
     """Validate policy TOML text (see the module docstring for the layout)."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
-    return policy_from_dict(data, source)
+    return policy_from_dict(tomlfile.parse(text, "policy", source), source)
 
 
 def policy_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Policy:

@@ -24,12 +24,12 @@ import hashlib
 import json
 import math
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from faceledger import tomlfile
 from faceledger.errors import ConfigError
 
 __all__ = [
@@ -134,13 +134,7 @@ class OnnxSpec:
 def read_spec(path: str | Path) -> OnnxSpec:
     """Read and check a TOML spec file; relative paths are resolved against its folder."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"onnx spec {path}: cannot read it ({exc.strerror or exc})") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"onnx spec {path}: not valid TOML ({exc})") from None
-    return parse_spec(data, base_dir=path.resolve().parent, source=str(path))
+    return parse_spec(tomlfile.load(path, "onnx spec"), base_dir=path.resolve().parent, source=str(path))
 
 
 def parse_spec(data: Mapping[str, Any], base_dir: Path | None = None, source: str = "<dict>") -> OnnxSpec:

@@ -21,7 +21,6 @@ start-up naming the key and where it came from (the file, or the ``FACELEDGER_*`
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from difflib import get_close_matches
 from pathlib import Path
@@ -29,7 +28,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from faceledger import config
+from faceledger import config, tomlfile
 from faceledger.errors import ConfigError
 
 __all__ = ["ENV_PREFIX", "Settings", "load_settings"]
@@ -148,12 +147,7 @@ def _config_error(exc: ValidationError, origin: Mapping[str, str]) -> ConfigErro
 
 
 def _from_file(path: Path) -> dict[str, Any]:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read settings file {path}: {exc.strerror or exc}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"settings file {path} is not valid TOML: {exc}") from None
+    data = tomlfile.load(path, "settings file")
     if isinstance(data.get("server"), Mapping):
         data = {**{k: v for k, v in data.items() if k != "server"}, **data["server"]}
     if isinstance(data.get("data_dir"), str) and not Path(data["data_dir"]).expanduser().is_absolute():
