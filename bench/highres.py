@@ -11,8 +11,8 @@ decoding is part of each figure, as it is for a user.
 * face_recognition 1.3.0, its defaults: ``load_image_file``, ``face_locations`` (HOG, one
   upsample), ``face_encodings`` of the largest face only (fewer encodings than its own
   ``face_encodings(image)``, which encodes every face).
-* The floor: one reduced decode + one detector pass over the coarse copy + one SFace
-  forward pass, timed apart (what no pipeline can go below on this CPU).
+* The floor: one reduced decode + one detector pass over the subject search's coarse copy
+  (640 px) + one SFace forward pass, timed apart (what no pipeline can go below on this CPU).
 
 ``--before PATH`` also times FaceLedger from another source tree (e.g. a checkout of the
 commit before issue 12) in a subprocess on the same files, for before/after in one run.
@@ -121,7 +121,9 @@ def floor_seconds(recognizer, path: Path, runs: int) -> float:
 
     det, emb = recognizer.backend.detector, recognizer.backend.embedder
     img = recognizer.load(path, for_search=True)
-    small = shrink(img.rgb, 1280)[0] if max(img.rgb.shape[:2]) > 1280 else img.rgb
+    from faceledger.recognizer import SUBJECT_SIDE
+
+    small = shrink(img.rgb, SUBJECT_SIDE)[0] if max(img.rgb.shape[:2]) > SUBJECT_SIDE else img.rgb
     face = recognizer.detect(img, quality=False)[0]
     crop = align_face(img.rgb, np.array(face.landmarks, np.float32) * img.scale)
     box = np.zeros((1, 4), np.float32)
@@ -291,7 +293,7 @@ def run(root: Path, runs: int, before: Path | None, per_band: int) -> None:
                    "face_recognition / FaceLedger"]
         if prior is not None:
             headers += ["FaceLedger before CPU (wall) ms", "face_recognition / before"]
-        headers.append("floor CPU ms (decode + 1 detector pass + 1 SFace)")
+        headers.append("floor CPU ms (decode + 1 detector pass at 640 px + 1 SFace)")
         print(md_table(headers, band_rows(photos, ours, theirs, prior, floors)))
         small = [i for i, p in enumerate(photos) if p.megapixels <= 3.0]
         total_ours, total_theirs = sum(ours[i][1] for i in small), sum(theirs[i][1] for i in small)

@@ -107,6 +107,7 @@ def cases() -> dict[str, Callable[[], bytes]]:
         "bomb_10000x10000.png": lambda: png_bomb(10000, 10000),
         "bomb_6000x6000.png": lambda: png_bomb(6000, 6000),
         "bomb_webp_16383.webp": lambda: _webp_vp8x_header(16383, 16383),
+        "bomb_chunk_length.png": lambda: png_bomb(30000, 1)[:33] + struct.pack(">I", 0x7F00006E) + b"IDAT" + b"\0" * 11,
         # truncated
         "trunc_jpeg_header.jpg": lambda: jpeg[:200],
         "trunc_jpeg_half.jpg": lambda: jpeg[: len(jpeg) // 2],

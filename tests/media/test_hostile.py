@@ -181,3 +181,15 @@ def test_broken_exif_is_ignored_not_fatal():
     buf = io.BytesIO()
     Image.fromarray(arr).save(buf, "JPEG", exif=b"Exif\x00\x00MM\x00\x2a\x00\x00\xff\xff\xff\xff")
     assert load_image(buf.getvalue()).rgb.shape == (20, 30, 3)
+
+
+def test_a_png_chunk_declaring_more_bytes_than_the_file_holds_allocates_nothing():
+    """Found by bench/fuzz.py: OpenCV allocated a chunk's declared length (2 GB for a 56-byte file)."""
+    import resource
+
+    head = png_of_size(30000, 1)[:33]  # signature + IHDR
+    data = head + (0x7F00006E).to_bytes(4, "big") + b"IDAT" + b"\x00" * 11
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(CorruptImageError):
+        load_image(data)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100_000  # KB

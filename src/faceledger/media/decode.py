@@ -28,7 +28,7 @@ from PIL import Image, UnidentifiedImageError
 from faceledger._cv import DEFAULT_MAX_PIXELS, cv2
 from faceledger.errors import CorruptImageError, ImageTooLargeError
 
-__all__ = ["Header", "decode_pixels", "orient", "read_header", "reduction_for"]
+__all__ = ["Header", "decode_pixels", "orient", "png_chunks_fit", "read_header", "reduction_for"]
 
 #: EXIF orientation tag.
 _ORIENTATION = 0x0112
@@ -131,8 +131,27 @@ def _opencv_pixel_cap() -> int:
         return DEFAULT_MAX_PIXELS
 
 
+def png_chunks_fit(data: bytes) -> bool:
+    """Whether every PNG chunk's declared length fits in the bytes that follow it, up to IEND.
+
+    OpenCV's PNG reader allocates a chunk's declared length before reading it: a 56-byte
+    file declaring a 2 GB IDAT made it allocate 2 GB (found by ``bench/fuzz.py``).
+    """
+    at = 8
+    while at + 12 <= len(data):
+        length = int.from_bytes(data[at : at + 4], "big")
+        if length > len(data) - at - 12:
+            return False
+        if data[at + 4 : at + 8] == b"IEND":
+            return True
+        at += 12 + length
+    return False
+
+
 def _png(data: bytes, reduce: int = 1) -> np.ndarray | None:
     # 3 channels, 8 bits (16-bit samples scaled by 1/257, grey and palette expanded, alpha dropped).
+    if not png_chunks_fit(data):
+        return None
     colour = cv2.IMREAD_REDUCED_COLOR_2 if reduce == 2 else cv2.IMREAD_COLOR
     rgb_flag = getattr(cv2, "IMREAD_COLOR_RGB", None)
     if rgb_flag is not None and reduce == 1:
