@@ -9,6 +9,7 @@ import pytest
 
 import faceledger
 from faceledger import Recognizer, Template
+from faceledger.core.geometry import iou
 from faceledger.errors import (
     FaceSelectionError,
     ModelMismatchError,
@@ -78,9 +79,16 @@ def test_several_faces_need_a_choice(engine: Recognizer, groups: Path, lfw: Path
     assert info.value.details["count"] == 6
     faces = engine.detect(group)
     assert engine.template(group, face=2).face == faces[2]
+    # A face chosen by rule is found on a reduced copy and refined on a crop of the photo, so its box is
+    # the same face as detect()'s, re-measured: compare by overlap, not by equality.
+    def same_face(chosen, expected) -> bool:
+        boxes = np.array([[b.x, b.y, b.w, b.h] for b in (chosen.box, expected.box)], np.float64)
+        return float(iou(boxes[:1], boxes[1:])[0, 0]) > 0.8
+
     largest = engine.template(group, face="largest").face
-    assert largest.box.area == max(f.box.area for f in faces)
-    assert engine.template(group, face="center").face in faces
+    assert same_face(largest, max(faces, key=lambda f: f.box.area))
+    center = engine.template(group, face="center").face
+    assert sum(same_face(center, f) for f in faces) == 1
     for bad in (6, -1, "smallest", 1.5, True):
         with pytest.raises(FaceSelectionError):
             engine.template(group, face=bad)

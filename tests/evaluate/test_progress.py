@@ -39,7 +39,7 @@ def test_every_stage_has_a_finished_bar_and_a_cached_run_no_empty_one(tiny: Path
     lfw = testdata / "lfw"
     labels = labels_from_name_lists(ds, "gender", {"female": lfw / "female_names.txt",
                                                    "male": lfw / "male_names.txt"})
-    cfg = run.EvaluationConfig(replicates=20, cache_dir=tmp_path / "cache", progress=True)
+    cfg = run.EvaluationConfig(replicates=20, cache_dir=tmp_path / "cache", use_cache=True, progress=True)
     rec = Recognizer()
     run.evaluate(ds, labels, rec, cfg)
     first = _finished_bars(capsys.readouterr().err)
