@@ -5,27 +5,19 @@ and phone width) go to ``$FACELEDGER_SCREENSHOTS`` (``docs/screenshots``) or a t
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import httpx
 import pytest
 from PIL import Image
 
-from .apihelp import POLICY
-from .live import LiveServer
+from .pagehelp import DESKTOP, PHONE, live_with_policy, screenshot_folder
 from .test_browser import TIMEOUT_MS, browser  # noqa: F401 - the module's Chromium fixture
-
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1200, "height": 900}
 
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
-    data = tmp_path_factory.mktemp("browser-faces") / "faceledger"
-    data.mkdir()
-    (data / "policy.toml").write_text(POLICY)
-    with LiveServer(data, env={"FACELEDGER_MODEL_WORKERS": "1"}) as server:
+    with live_with_policy(tmp_path_factory, "browser-faces") as server:
         yield server
 
 
@@ -74,9 +66,7 @@ def pair_photo(lfw, tmp_path_factory) -> Path:
 
 @pytest.fixture
 def shots(tmp_path) -> Path:
-    folder = Path(os.environ.get("FACELEDGER_SCREENSHOTS") or tmp_path / "shots")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    return screenshot_folder(tmp_path)
 
 
 def open_as(browser, live, token: str, size=DESKTOP):  # noqa: F811

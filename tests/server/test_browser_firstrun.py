@@ -6,15 +6,14 @@ Screenshots (desktop and phone width) go to ``$FACELEDGER_SCREENSHOTS`` or a tem
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from .live import LiveServer
+from .pagehelp import PHONE, screenshot_folder
 from .test_browser import TIMEOUT_MS, browser  # noqa: F401 - the module's Chromium fixture
 
-PHONE = {"width": 390, "height": 844}
 PEOPLE = {"enroller": "carl", "verifier": "vera", "investigator": "ines", "reviewer": "rita", "auditor": "aud"}
 
 
@@ -28,9 +27,7 @@ def live(tmp_path_factory):
 
 @pytest.fixture
 def shots(tmp_path) -> Path:
-    folder = Path(os.environ.get("FACELEDGER_SCREENSHOTS") or tmp_path / "shots")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    return screenshot_folder(tmp_path)
 
 
 def act_as(page, label: str, tab: str) -> None:
@@ -50,8 +47,8 @@ def test_first_run_from_an_empty_data_directory_to_a_reviewed_lead(browser, live
     page.click("#signin-form button[type=submit]")
     page.wait_for_selector("section#setup:not([hidden])")            # the banner's tab, straight away
     page.locator("#step-keys .status.todo").wait_for()
-    assert "no gallery yet" in page.inner_text("#step-gallery .status")
-    assert "only active admin key" in page.inner_text("#setup-admin-note")
+    page.locator("#step-gallery .status").filter(has_text="no gallery yet").wait_for()   # steps fill in as they load
+    page.locator("#setup-admin-note").filter(has_text="only active admin key").wait_for()
     page.screenshot(path=str(shots / "setup-start.png"), full_page=True)
 
     for role, actor in PEOPLE.items():                                  # 1. keys, held in the page
@@ -64,8 +61,8 @@ def test_first_run_from_an_empty_data_directory_to_a_reviewed_lead(browser, live
     options = page.eval_on_selector_all("#switch-key option", "os => os.map(o => o.textContent)")
     assert sorted(options) == sorted(["admin · admin", *(f"{a} · {r}" for r, a in PEOPLE.items())])
 
-    assert "off" in page.inner_text("#setup-policy")                   # 2. the policy: the safe default ...
-    assert "identification off" in page.inner_text("#step-policy .status")
+    page.locator("#step-policy .status").filter(has_text="identification off").wait_for()  # 2. the safe default ...
+    assert "off" in page.inner_text("#setup-policy")
     page.check("#policy-quick-form input[name=identification]")          # ... changed here, and ledgered
     page.fill("#policy-quick-form input[name=purposes]", "access_control, investigation")
     page.click("#policy-quick-form button[type=submit]")
