@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from faceledger.redact.detection import _tiles
+from faceledger.core.geometry import tiles
 from faceledger.redact.motion import carry_box, compose, fit_motion, invert
 
 
@@ -59,12 +59,12 @@ def test_compose_and_invert():
 
 @pytest.mark.parametrize("size", [(1707, 960), (1920, 1080), (640, 360), (3000, 500)])
 def test_tiles_cover_the_image_with_overlap_and_bounded_sides(size: tuple[int, int]):
-    tiles = _tiles(size, 960, 70)
+    found = tiles(size, 960, 70)
     covered = np.zeros(size[::-1], bool)
-    for x0, y0, x1, y1 in tiles:
+    for x0, y0, x1, y1 in found:
         assert x1 - x0 <= 960 and y1 - y0 <= 960
         covered[y0:y1, x0:x1] = True
     assert covered.all()
-    xs = sorted({(x0, x1) for x0, _, x1, _ in tiles})
+    xs = sorted({(x0, x1) for x0, _, x1, _ in found})
     for (_, a1), (b0, _) in zip(xs[:-1], xs[1:], strict=True):
         assert a1 - b0 >= 70  # a face up to the overlap lies whole in some tile

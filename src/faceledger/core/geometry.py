@@ -1,10 +1,13 @@
-"""Box arithmetic: intersection over union, non-maximum suppression, keeping boxes inside an image."""
+"""Box arithmetic: intersection over union, non-maximum suppression, keeping boxes inside an image,
+and the overlapping tiles that cover an image."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-__all__ = ["clip_to_image", "intersection", "iou", "nms", "overlap_of_smaller"]
+__all__ = ["clip_to_image", "intersection", "iou", "nms", "overlap_of_smaller", "tiles"]
 
 
 def intersection(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -90,3 +93,21 @@ def clip_to_image(
         x1, y1 = np.clip(b[:, 0] + b[:, 2], 0, width), np.clip(b[:, 1] + b[:, 3], 0, height)
         clipped[keep] = np.stack([x0, y0, x1 - x0, y1 - y0], axis=1)
     return keep, clipped
+
+
+def tiles(size: tuple[int, int], limit: int, overlap: int) -> list[tuple[int, int, int, int]]:
+    """Tiles ``(x0, y0, x1, y1)`` covering a ``size`` (w, h) image, each side <= ``limit`` px, neighbours
+    overlapping by at least ``overlap`` px (so anything up to that size lies whole in some tile)."""
+    width, height = size
+    xs = _spans(width, limit, overlap)
+    ys = _spans(height, limit, overlap)
+    return [(x0, y0, x1, y1) for y0, y1 in ys for x0, x1 in xs]
+
+
+def _spans(length: int, limit: int, overlap: int) -> list[tuple[int, int]]:
+    """Overlapping ``[start, end)`` spans covering ``length``, each at most ``limit`` long."""
+    if length <= limit:
+        return [(0, length)]
+    count = math.ceil((length - overlap) / (limit - overlap))
+    step = (length - overlap) / count
+    return [(round(i * step), min(length, round(i * step + step + overlap))) for i in range(count)]

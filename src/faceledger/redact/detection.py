@@ -19,7 +19,7 @@ import math
 import numpy as np
 
 from faceledger._cv import cv2
-from faceledger.core.geometry import iou
+from faceledger.core.geometry import iou, tiles
 from faceledger.models.base import DetectOptions, Detector
 from faceledger.models.pyramid import SMALLEST_LONG_SIDE
 from faceledger.redact.options import RedactOptions
@@ -66,7 +66,7 @@ class FrameFinder:
         self._fine_scale = fine_scale if fine_scale > self._scale * 1.05 else 0.0
         self._fine_size = (round(width * self._fine_scale), round(height * self._fine_scale))
         overlap = math.ceil(self._coarse_min * _FINE_UPPER * self._fine_scale) + 2
-        self._tiles = _tiles(self._fine_size, SMALLEST_LONG_SIDE, overlap) if self._fine_scale else []
+        self._tiles = tiles(self._fine_size, SMALLEST_LONG_SIDE, overlap) if self._fine_scale else []
         self._every = video.fine_every or (3 if long_side > _FINE_EVERY_4_UP_TO else 4)
 
     @property
@@ -108,22 +108,6 @@ class FrameFinder:
         boxes, scores = np.concatenate(found_boxes), np.concatenate(found_scores)
         small = boxes[:, 2] < self._coarse_min * _FINE_UPPER
         return boxes[small], scores[small]
-
-
-def _tiles(size: tuple[int, int], limit: int, overlap: int) -> list[tuple[int, int, int, int]]:
-    """Tiles ``(x0, y0, x1, y1)`` covering a ``size`` (w, h) image, each side <= ``limit``, overlapping."""
-    width, height = size
-    xs = _spans(width, limit, overlap)
-    ys = _spans(height, limit, overlap)
-    return [(x0, y0, x1, y1) for y0, y1 in ys for x0, x1 in xs]
-
-
-def _spans(length: int, limit: int, overlap: int) -> list[tuple[int, int]]:
-    if length <= limit:
-        return [(0, length)]
-    count = math.ceil((length - overlap) / (limit - overlap))
-    step = (length - overlap) / count
-    return [(round(i * step), min(length, round(i * step + step + overlap))) for i in range(count)]
 
 
 def _merge(boxes: np.ndarray, scores: np.ndarray, threshold: float = 0.3) -> np.ndarray:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from faceledger._cv import cv2
-from faceledger.core.geometry import iou
+from faceledger.core.geometry import iou, tiles
 from faceledger.models.base import DetectOptions, Detector
 from faceledger.models.pyramid import SMALLEST_LONG_SIDE
 
@@ -185,20 +185,10 @@ def _tiled(detector: Detector, big: np.ndarray, options: DetectOptions, scale: f
     height, width = big.shape[:2]
     overlap = math.ceil(_UPSAMPLED_MAX_FACE * scale) + 2
     boxes, scores = [np.zeros((0, 4))], [np.zeros(0)]
-    for y0, y1 in _spans(height, SMALLEST_LONG_SIDE, overlap):
-        for x0, x1 in _spans(width, SMALLEST_LONG_SIDE, overlap):
-            found = detector.detect(big[y0:y1, x0:x1], options)
-            b = np.asarray(found.boxes, np.float64).reshape(-1, 4) + [x0, y0, 0.0, 0.0]
-            small = b[:, 2] < _UPSAMPLED_MAX_FACE * scale
-            boxes.append(b[small] / scale)
-            scores.append(np.asarray(found.scores, np.float64).reshape(-1)[small])
+    for x0, y0, x1, y1 in tiles((width, height), SMALLEST_LONG_SIDE, overlap):
+        found = detector.detect(big[y0:y1, x0:x1], options)
+        b = np.asarray(found.boxes, np.float64).reshape(-1, 4) + [x0, y0, 0.0, 0.0]
+        small = b[:, 2] < _UPSAMPLED_MAX_FACE * scale
+        boxes.append(b[small] / scale)
+        scores.append(np.asarray(found.scores, np.float64).reshape(-1)[small])
     return np.concatenate(boxes), np.concatenate(scores)
-
-
-def _spans(length: int, limit: int, overlap: int) -> list[tuple[int, int]]:
-    """Overlapping ``[start, end)`` spans covering ``length``, each at most ``limit`` long."""
-    if length <= limit:
-        return [(0, length)]
-    count = math.ceil((length - overlap) / (limit - overlap))
-    step = (length - overlap) / count
-    return [(round(i * step), min(length, round(i * step + step + overlap))) for i in range(count)]
