@@ -175,3 +175,22 @@ def test_report_accountability_command(tmp_path: Path) -> None:
     res = runner.invoke(app, ["--store", store, "--role", "enroller", "report", "accountability",
                               "--out", str(tmp_path / "x.md")])
     assert res.exit_code == 6  # refused: an enroller may not read reports
+
+
+def test_independent_test_reports_progress_per_pair(testdata: Path, tmp_path: Path) -> None:
+    from faceledger.engine import Actor, Engine
+    from faceledger.governance.policy import Policy
+    from faceledger.store import open_store
+
+    images = testdata / "lfw" / "images"
+    a, b = images / "Al_Gore/Al_Gore_0001.jpg", images / "Al_Gore/Al_Gore_0002.jpg"
+    missing = tmp_path / "gone.jpg"  # a pair that fails still counts as done
+    engine = Engine(open_store(f"sqlite:///{tmp_path / 'fl.db'}"), policy=Policy.default())
+    seen: list[int] = []
+    try:
+        result = engine.independent_test(Actor("auditor-1", "auditor"), [(a, b), (a, missing), (b, a)],
+                                         on_pair=seen.append)
+    finally:
+        engine.close()
+    assert seen == [1, 2, 3]
+    assert [r.error is None for r in result.results] == [True, False, True]

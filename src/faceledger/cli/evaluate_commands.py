@@ -109,9 +109,14 @@ def test_pairs_command(
     engine, actor = engine_of(ctx, "auditor")
     if backend is not None:
         engine = engine.sharing_store(backend)  # a backend name, loaded on first use
+    from faceledger.cli.core_commands import progress
+
     try:
         pairs = _read_pairs_csv(pairs_csv)
-        result = engine.independent_test(actor, pairs, operating_point=operating_point)
+        with progress(len(pairs), "testing pairs") as bar:
+            task = bar.add_task("pairs", total=len(pairs))
+            result = engine.independent_test(actor, pairs, operating_point=operating_point,
+                                             on_pair=lambda done: bar.update(task, completed=done))
     except FaceLedgerError as exc:
         raise fail(exc) from None
     if json_out:  # full float precision: testers compare raw scores with the threshold themselves

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -126,16 +126,16 @@ class OversightOps(EngineBase):
         pairs: Sequence[tuple[ImageSource, ImageSource]],
         *,
         operating_point: str | None = None,
+        on_pair: Callable[[int], None] | None = None,
     ) -> PairTestResult:
         """Independent testing (SB 6280): raw score and decision for each photo pair, with the model id.
 
         Auditors only, rate-limited like searches (``limits.max_searches_per_actor_per_hour``
         batches per hour). Nothing about the photos is kept: the ledger records that a test
-        was run, by whom, and how many comparisons.
+        was run, by whom, and how many comparisons. ``on_pair(done)`` reports progress.
         """
         from faceledger.errors import InputError, RateLimitedError
         from faceledger.evaluate.independent import score_pairs
-
 
         op = Op(actor, Operation.INDEPENDENT_TEST)
         with self._guard(op):
@@ -146,7 +146,7 @@ class OversightOps(EngineBase):
             recent = self._recent_searches(self.store, key)  # type: ignore[attr-defined]
             if len(recent) >= limit:
                 raise RateLimitedError(f"{actor.id} ran {len(recent)} test batches in the last hour (limit {limit})")
-            result = score_pairs(self.recognizer, pairs, operating_point)
+            result = score_pairs(self.recognizer, pairs, operating_point, on_pair=on_pair)
             with self.store.transaction() as tx:
                 tx.put_record("search_window", key, {"times": [*recent, to_iso(self.now())]})
                 self._commit(tx, op, {"comparisons": len(result.results), "model_id": result.model_id,

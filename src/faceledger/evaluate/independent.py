@@ -13,7 +13,7 @@ comparisons carry ``score=None``, ``match=None`` and the error code.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,18 +88,28 @@ def score_pairs(
     pairs: Sequence[tuple[ImageSource, ImageSource]],
     operating_point: str | None = None,
     face: FaceChoice = "center",
+    on_pair: Callable[[int], None] | None = None,
 ) -> PairTestResult:
-    """Score each ``(a, b)`` photo pair and decide at the calibrated ``operating_point`` (default: the model's)."""
+    """Score each ``(a, b)`` photo pair and decide at the calibrated ``operating_point`` (default: the model's).
+
+    ``on_pair(done)``, if given, is called after each pair with the number of pairs done (a progress bar).
+    """
     point = rec.backend.thresholds.get(operating_point)
     out = []
     for j, (a, b) in enumerate(pairs):
-        ta, tb = _template(rec, a, face), _template(rec, b, face)
-        if isinstance(ta, str) or isinstance(tb, str):
-            out.append(PairResult(j, None, None, ta if isinstance(ta, str) else tb))
-            continue
-        s = rec.compare(ta, tb)
-        out.append(PairResult(j, s, s >= point.threshold))
+        out.append(_score_pair(rec, j, a, b, face, point.threshold))
+        if on_pair is not None:
+            on_pair(j + 1)
     return PairTestResult(rec.model_id, point.name, point.threshold, tuple(out))
+
+
+def _score_pair(rec: Recognizer, j: int, a: ImageSource, b: ImageSource, face: FaceChoice,
+                threshold: float) -> PairResult:
+    ta, tb = _template(rec, a, face), _template(rec, b, face)
+    if isinstance(ta, str) or isinstance(tb, str):
+        return PairResult(j, None, None, ta if isinstance(ta, str) else tb)
+    s = rec.compare(ta, tb)
+    return PairResult(j, s, s >= threshold)
 
 
 
