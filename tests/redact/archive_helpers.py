@@ -34,3 +34,10 @@ class CrashOnWidth:
 
 def crashing_detector() -> CrashOnWidth:
     return CrashOnWidth()
+
+
+def unloadable_detector() -> CrashOnWidth:
+    """A detector whose model cannot be loaded in the worker (as with a corrupted model file)."""
+    from faceledger.errors import ModelFileError
+
+    raise ModelFileError("the detector's model file does not match its SHA-256")

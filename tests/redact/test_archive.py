@@ -18,7 +18,7 @@ from faceledger.redact import ArchiveJob, ManifestError, PhotoSearch, RedactOpti
 from faceledger.redact.manifest import MANIFEST_NAME
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from archive_helpers import CRASH_WIDTH, crashing_detector  # noqa: E402
+from archive_helpers import CRASH_WIDTH, crashing_detector, unloadable_detector  # noqa: E402
 from redact_helpers import make_clip  # noqa: E402
 
 FAST = RedactOptions(photo=PhotoSearch(fast=True))
@@ -138,3 +138,17 @@ def test_a_dead_worker_fails_closed_and_the_rest_is_done(archive: Path, referenc
     assert again.resumed == 2 and [r.source.name for r in again.failed] == ["killer.jpg"]
     with pytest.raises(ManifestError, match="detector"):  # the detector is part of the recorded settings
         redact_archive(src, out, ArchiveJob(options=FAST, workers=1))
+
+
+def test_a_worker_that_cannot_load_its_model_says_why(archive: Path, tmp_path: Path):
+    src = tmp_path / "in"
+    src.mkdir()
+    for p in sorted(archive.rglob("*.jpg"))[:2]:
+        (src / p.name).write_bytes(p.read_bytes())
+    out = tmp_path / "out"
+    summary = redact_archive(src, out, ArchiveJob(options=FAST, workers=1, detector_factory=unloadable_detector))
+    assert summary.files == 0 and len(summary.failed) == 2
+    for report in summary.failed:
+        assert report.error_code == "worker_setup_failed"
+        assert "model_file" in report.error and "SHA-256" in report.error  # the reason, not just "crashed"
+    assert not [p for p in out.rglob("*") if p.is_file() and p.suffix == ".jpg"]

@@ -42,13 +42,26 @@ from faceledger.redact.options import RedactOptions
 from faceledger.redact.paths import PHOTO_SUFFIXES, check_output
 from faceledger.redact.summary import FileReport, NullProgress, ProgressSink, RedactSummary
 
-__all__ = ["ArchiveJob", "FileTask", "TaskResult", "WorkerCrashedError", "redact_archive", "run_task"]
+__all__ = ["ArchiveJob", "FileTask", "TaskResult", "WorkerCrashedError", "WorkerSetupError", "redact_archive",
+           "run_task"]
 
 
 class WorkerCrashedError(FaceLedgerError):
     """A worker process or actor died while redacting a file; nothing was written for it."""
 
     code = "worker_crashed"
+
+
+class WorkerSetupError(FaceLedgerError):
+    """A worker could not load its detector (a model file, a backend): every file it was given failed."""
+
+    code = "worker_setup_failed"
+
+    @classmethod
+    def of(cls, exc: BaseException) -> WorkerSetupError:
+        """The reason, as text that survives pickling to the driver (the code and message, no traceback)."""
+        reason = f"{exc.code}: {exc.message}" if isinstance(exc, FaceLedgerError) else type(exc).__name__
+        return cls(f"the worker could not load its detector ({reason}); nothing was written")
 
 
 @dataclass(frozen=True, slots=True)

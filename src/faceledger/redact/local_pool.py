@@ -18,7 +18,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from typing import Any
 
-from faceledger.redact.archive import ArchiveJob, FileTask, TaskResult, WorkerCrashedError, run_task
+from faceledger.redact.archive import ArchiveJob, FileTask, TaskResult, WorkerCrashedError, WorkerSetupError, run_task
 from faceledger.redact.summary import ProgressSink
 
 __all__ = ["LocalPool", "QueueProgress"]
@@ -61,11 +61,16 @@ def build_redactor(job: ArchiveJob) -> Any:
 
 
 def _init_worker(job: ArchiveJob, channel: Any) -> None:
-    _WORKER["redactor"] = build_redactor(job)
     _WORKER["progress"] = QueueProgress(channel)
+    try:
+        _WORKER["redactor"] = build_redactor(job)
+    except Exception as exc:  # noqa: BLE001 - the worker stays up to say why, for every file it is given
+        _WORKER["setup_error"] = WorkerSetupError.of(exc)
 
 
 def _work(task: FileTask) -> TaskResult:
+    if "setup_error" in _WORKER:
+        raise _WORKER["setup_error"]
     progress = _WORKER["progress"]
     try:
         return run_task(task, _WORKER["redactor"], progress)

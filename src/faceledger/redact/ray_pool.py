@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from faceledger.errors import BackendUnavailableError
-from faceledger.redact.archive import ArchiveJob, FileTask, TaskResult, WorkerCrashedError, run_task
+from faceledger.redact.archive import ArchiveJob, FileTask, TaskResult, WorkerCrashedError, WorkerSetupError, run_task
 from faceledger.redact.summary import NullProgress, ProgressSink
 
 __all__ = ["RayPool"]
@@ -31,9 +31,15 @@ class _RayWorker:
     def __init__(self, job: ArchiveJob) -> None:
         from faceledger.redact.local_pool import build_redactor
 
-        self.redactor = build_redactor(job)
+        self.redactor, self.setup_error = None, None
+        try:
+            self.redactor = build_redactor(job)
+        except Exception as exc:  # noqa: BLE001 - the actor stays up to say why, for every file it is given
+            self.setup_error = WorkerSetupError.of(exc)
 
     def run(self, task: FileTask) -> TaskResult:
+        if self.setup_error is not None:
+            raise self.setup_error
         return run_task(task, self.redactor, NullProgress())
 
 
