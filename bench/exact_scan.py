@@ -4,8 +4,10 @@ The gallery is the one of ``search_scale.py`` (1,650 real LFW mates among synthe
 distractors fitted to real templates). The index is the SQLite store's
 :class:`~faceledger.store.memindex.GalleryIndex` holding int8 codes only; its re-score
 reads float32 rows from an array (the store decrypts them from the database instead:
-``search_scale.py`` times that whole path). Each probe is searched by every method in
-turn, so a busy machine slows them alike and the ratio holds. Run from the repository root::
+``search_scale.py`` times that whole path). It scans with its default number of threads
+(``min(2, cores)``, or ``$FACELEDGER_SCAN_THREADS``) and, as a second row, with one.
+Each probe is searched by every method in turn, so a busy machine slows them alike and
+the ratio holds. Run from the repository root::
 
     .venv/bin/python bench/exact_scan.py --size 1000000
 """
@@ -47,7 +49,10 @@ def main() -> None:
         index.add(ids, ids, ds.vectors[ids])
     mem = rss_mb() - rss0
 
-    def int8(q: np.ndarray) -> int:
+    threads = index._scanner.threads
+
+    def int8(q: np.ndarray, threads: int = threads) -> int:
+        index._scanner.threads = threads
         return index.search(q[None, :], 5)[0][0][0]
 
     def numpy_scan(q: np.ndarray) -> int:
@@ -55,7 +60,8 @@ def main() -> None:
         top = np.argpartition(-s, 20)[:20]
         return int(top[np.argmax(s[top])])
 
-    methods = {"FaceLedger int8 scan + exact float32 re-score (1 thread)": int8,
+    methods = {f"FaceLedger int8 scan + exact float32 re-score ({threads} threads, the default)": int8,
+               "the same, 1 thread": lambda q: int8(q, 1),
                "bare numpy float32 scan + argpartition (1 thread)": numpy_scan}
     times: dict[str, list[float]] = {m: [] for m in methods}
     same = dict.fromkeys(methods, 0)

@@ -12,7 +12,7 @@ from faceledger.errors import InputError
 from faceledger.store import AnnOptions, data_dir, open_store, redact_url, sqlite_path
 from faceledger.store._common import rank_subjects
 from faceledger.store.memindex import GalleryIndex
-from faceledger.store.scan import Int8Scanner, exact_top, quantize, wide_residual
+from faceledger.store.scan import BLOCK, SPLIT_MIN, Int8Scanner, exact_top, quantize, wide_residual
 
 
 def test_rank_subjects_widens_the_template_search_until_k_subjects() -> None:
@@ -95,10 +95,10 @@ def test_int8_scan_returns_the_exact_float32_top_m(n: int) -> None:
 
     for m in (1, 5, 64):
         for own in (None, row_bound):  # with each row's own bound, fewer rows are re-scored: same answer
-            rows, scores = exact_top(approx.copy(), m, bound, rescore, wide_rows, own)
+            rows, scores = exact_top(approx, m, bound, rescore, wide_rows, own)
             assert rows.tolist() == np.argsort(-truth, kind="stable")[:m].tolist()
             assert np.allclose(scores, truth[rows], atol=1e-6)
-    assert np.argsort(-approx, kind="stable")[:5].tolist() != np.argsort(-truth, kind="stable")[:5].tolist()
+    assert np.argsort(-approx.approx, kind="stable")[:5].tolist() != np.argsort(-truth, kind="stable")[:5].tolist()
     assert max(rescored) <= 600  # about the near-ties only were read in float32 (each pass)
 
 
@@ -108,7 +108,24 @@ def test_int8_scan_without_the_simd_kernel_gives_the_same_scores() -> None:
     fast = Int8Scanner()
     slow = Int8Scanner()
     slow._dot = None  # the numpy fallback used where numkong is not installed
-    assert np.array_equal(fast.scores(codes, probe)[0].copy(), slow.scores(codes, probe)[0])
+    assert np.array_equal(fast.scores(codes, probe)[0].approx.copy(), slow.scores(codes, probe)[0].approx)
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_a_scan_split_over_threads_gives_the_same_scores_and_block_maxima(threads: int) -> None:
+    n = SPLIT_MIN + 8_001  # large enough to be split; the last block is partial
+    codes = np.random.default_rng(4).integers(-127, 128, (n, 128), dtype=np.int8)
+    probe = unit_vectors(1, 4)[0]
+    one = Int8Scanner(1).scores(codes, probe)[0]
+    alone = one.approx.copy()
+    split = Int8Scanner(threads).scores(codes, probe)[0]
+    assert np.array_equal(split.approx, alone)
+    assert np.array_equal(split.maxima, [alone[i:i + BLOCK].max() for i in range(0, n, BLOCK)])
+    for c in (1, 32, 600):
+        rows = split.top(c)
+        assert len(rows) >= c and set(np.argsort(-alone, kind="stable")[:c].tolist()) <= set(rows.tolist())
+    for x in (np.quantile(alone, 0.9999), np.quantile(alone, 0.5), alone[-1], alone.max() + 1):
+        assert np.array_equal(split.at_least(x), np.flatnonzero(alone >= x))
 
 
 def test_index_reads_float32_rows_only_for_the_re_score() -> None:

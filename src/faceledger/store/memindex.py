@@ -64,11 +64,12 @@ class GalleryIndex:
     database read per search) while it holds at most ``float32_up_to`` templates, and
     always without ``exact``. ``lock``: the lock ``exact`` itself takes, if any (the
     index then uses it too, so the two can never be taken in opposite orders).
+    ``scan_threads``: threads of one exact scan (default :func:`.scan.scan_threads`).
     """
 
     def __init__(self, dimension: int, options: AnnOptions, version: int = 0,
                  exact: Callable[[np.ndarray], np.ndarray] | None = None, float32_up_to: int = 100_000,
-                 lock: threading.RLock | None = None) -> None:
+                 lock: threading.RLock | None = None, scan_threads: int | None = None) -> None:
         self.dimension = dimension
         self.options = options
         self.version = version  # the gallery's change counter this index reflects
@@ -85,7 +86,7 @@ class GalleryIndex:
         self._max_residual = 0.0  # the largest |x - x8| of any row ever added but the wide ones
         self._max_norm = 0.0  # the largest |x8| of any row ever added
         self._wide: dict[int, float] = {}  # template id -> residual, of rows with clipped components
-        self._scanner = Int8Scanner()
+        self._scanner = Int8Scanner(scan_threads)
         self._ann: AnnIndex | None = None
         self._building: list[tuple[str, np.ndarray, np.ndarray | None]] | None = None
         self._builder: threading.Thread | None = None
@@ -277,7 +278,7 @@ class GalleryIndex:
                 order = np.lexsort((tids, -scores))
                 return tids[order], scores[order]
             return from_graph
-        approx, q_residual = self._scanner.scores(self._codes[:n], q)
+        scan, q_residual = self._scanner.scores(self._codes[:n], q)
         q_norm = float(np.linalg.norm(q))
         bound = q_norm * self._max_residual + q_residual * self._max_norm
         wide = None
@@ -289,6 +290,6 @@ class GalleryIndex:
             return q_norm * self._resid[rows] + q_residual * self._max_norm
 
         def from_scan(m: int) -> tuple[np.ndarray, np.ndarray]:
-            rows, scores = exact_top(approx, m, bound, rescore, wide, row_bound)
+            rows, scores = exact_top(scan, m, bound, rescore, wide, row_bound)
             return self._tids[rows], scores
         return from_scan

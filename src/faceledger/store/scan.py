@@ -23,15 +23,22 @@ widen the bound of all the others.
 
 from __future__ import annotations
 
+import itertools
+import os
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-__all__ = ["SCALE", "Int8Scanner", "exact_top", "quantize", "wide_residual"]
+__all__ = ["BLOCK", "SCALE", "Int8Scanner", "Scores", "exact_top", "quantize", "scan_threads", "wide_residual"]
 
 SCALE = 127 / 0.5  # components beyond +-0.5 are clipped (their error counts in the row's residual)
 RESCORE = 32  # rows re-scored in float32 before the bound is applied
 FLOAT_SLACK = 1e-5  # float32 rounding of the exact scores
+BLOCK = 256  # rows per block maximum
+CHUNK = 65_536  # rows scanned per step (a multiple of BLOCK)
+SPLIT_MIN = 2 * CHUNK  # fewer rows than this are scanned by the calling thread alone
 
 
 def quantize(vecs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -47,6 +54,27 @@ def wide_residual(dimension: int) -> float:
     return 0.5 / SCALE * dimension ** 0.5
 
 
+def scan_threads() -> int:
+    """Threads of one scan: ``$FACELEDGER_SCAN_THREADS``, else ``min(2, cores)``."""
+    value = os.environ.get("FACELEDGER_SCAN_THREADS", "")
+    if value.strip().isdigit() and int(value) > 0:
+        return int(value)
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _workers(n: int) -> ThreadPoolExecutor:
+    """The process-wide pool of scan helpers (at least ``n`` threads; started once, reused by every index)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool._max_workers < n:
+            _pool = ThreadPoolExecutor(n, thread_name_prefix="faceledger-scan")
+        return _pool
+
+
 def _kernel() -> Callable[[np.ndarray, np.ndarray, np.ndarray], None] | None:
     try:
         import numkong
@@ -58,68 +86,108 @@ def _kernel() -> Callable[[np.ndarray, np.ndarray, np.ndarray], None] | None:
     return dot
 
 
+class Scores:
+    """The int8 scores of one probe and the maximum of each ``BLOCK`` rows (views of the scanner's buffers)."""
+
+    def __init__(self, approx: np.ndarray, maxima: np.ndarray) -> None:
+        self.approx, self.maxima = approx, maxima
+
+    def __len__(self) -> int:
+        return len(self.approx)
+
+    def at_least(self, x: float) -> np.ndarray:
+        """Rows (ascending) whose score is ``>= x``; only blocks whose maximum reaches ``x`` are read."""
+        blocks = np.flatnonzero(self.maxima >= x)
+        if len(blocks) * BLOCK * 4 > len(self.approx):
+            return np.flatnonzero(self.approx >= x)
+        rows = (blocks[:, None] * BLOCK + np.arange(BLOCK)).ravel()
+        if len(blocks) and blocks[-1] == len(self.maxima) - 1:
+            rows = rows[rows < len(self.approx)]
+        return rows[self.approx[rows] >= x]
+
+    def top(self, c: int) -> np.ndarray:
+        """At least ``c`` rows (ascending) including the ``c`` largest scores.
+
+        The ``c``-th largest block maximum is at most the ``c``-th largest score (each of
+        the ``c`` best blocks holds a score at least that high), so every row scoring at
+        least that maximum is taken: the ``c`` best among them.
+        """
+        n, b = len(self.approx), len(self.maxima)
+        if c >= n:
+            return np.arange(n)
+        if c >= b:
+            return np.sort(np.argpartition(self.approx, n - c)[n - c:])
+        return self.at_least(float(np.partition(self.maxima, b - c)[b - c]))
+
+
 class Int8Scanner:
-    """Scores one probe against int8 codes into a reusable buffer (not thread-safe: lock around it)."""
+    """Scores one probe against int8 codes into reusable buffers (not thread-safe: lock around it).
 
-    def __init__(self) -> None:
+    A large scan is cut into chunks of ``CHUNK`` rows that the calling thread and
+    ``threads - 1`` helper threads (a process-wide pool; the kernel releases the GIL)
+    take in turn until none is left, so a helper that starts late, or a core that is
+    busy, costs at most one chunk's wait. Each chunk also writes the maxima of its
+    blocks, so nothing reads the scores a second time to find the best rows.
+    """
+
+    def __init__(self, threads: int | None = None) -> None:
         self._dot = _kernel()
+        self.threads = threads or scan_threads()
         self._buf = np.zeros(0, np.float32)
+        self._max = np.zeros(0, np.float32)
 
-    def scores(self, codes: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, float]:
+    def scores(self, codes: np.ndarray, q: np.ndarray) -> tuple[Scores, float]:
         """int8 dot products of ``q`` with every row (in units of ``1 / SCALE**2``), and ``|q - q8|``."""
         q8, rq = quantize(q[None, :])
         n = len(codes)
         if len(self._buf) < n:
-            self._buf = np.empty(max(n, 2 * len(self._buf), 1024), np.float32)
-        out = self._buf[:n]
+            cap = max(n, 2 * len(self._buf), 1024)
+            self._buf, self._max = np.empty(cap, np.float32), np.empty(-(-cap // BLOCK), np.float32)
+        out, maxima = self._buf[:n], self._max[:-(-n // BLOCK)]
+        helpers = self.threads - 1 if self._dot is not None and n >= SPLIT_MIN else 0
+        chunks = itertools.count()  # next() is atomic: each chunk is taken by one thread
+
+        def work() -> None:
+            while (lo := next(chunks) * CHUNK) < n:
+                self._chunk(q8[0], codes, out, maxima, lo, min(lo + CHUNK, n))
+        started = [_workers(helpers).submit(work) for _ in range(helpers)]
+        try:
+            work()
+        finally:
+            for f in started:
+                f.result()
+        return Scores(out, maxima), float(rq[0])
+
+    def _chunk(self, q8: np.ndarray, codes: np.ndarray, out: np.ndarray, maxima: np.ndarray,
+               lo: int, hi: int) -> None:
+        """Scores and block maxima of rows ``lo:hi`` (``lo`` a multiple of ``BLOCK``)."""
         if self._dot is not None:
-            self._dot(q8[0], codes, out)
-        else:  # no SIMD kernel installed: numpy in float32 chunks (slower, same result)
-            qf = q8[0].astype(np.float32)
-            for i in range(0, n, 65536):
-                out[i:i + 65536] = codes[i:i + 65536].astype(np.float32) @ qf
-        return out, float(rq[0])
+            self._dot(q8, codes[lo:hi], out[lo:hi])
+        else:  # no SIMD kernel installed: numpy in float32 (slower, same result)
+            out[lo:hi] = codes[lo:hi].astype(np.float32) @ q8.astype(np.float32)
+        full = lo + (hi - lo) // BLOCK * BLOCK
+        np.max(out[lo:full].reshape(-1, BLOCK), axis=1, out=maxima[lo // BLOCK:full // BLOCK])
+        if full < hi:
+            maxima[full // BLOCK] = out[full:hi].max()
 
 
-def top_rows(approx: np.ndarray, c: int) -> np.ndarray:
-    """At least ``c`` rows (unordered) including the ``c`` largest of ``approx``.
-
-    On large arrays a threshold from block maxima (the c-th largest maximum of 1,024-row
-    blocks is at most the c-th largest value) avoids a full partition of every score.
-    """
-    n = len(approx)
-    if c >= n:
-        return np.arange(n)
-    if n < 65536:
-        return np.argpartition(approx, n - c)[n - c:]
-    full = n - n % 1024
-    maxima = approx[:full].reshape(-1, 1024).max(axis=1)
-    if full < n:
-        maxima = np.append(maxima, approx[full:].max())
-    if c >= len(maxima):
-        return np.argpartition(approx, n - c)[n - c:]
-    threshold = np.partition(maxima, len(maxima) - c)[len(maxima) - c]
-    return np.flatnonzero(approx >= threshold)
-
-
-def exact_top(approx: np.ndarray, m: int, bound: float, rescore: Callable[[np.ndarray], np.ndarray],
+def exact_top(scan: Scores, m: int, bound: float, rescore: Callable[[np.ndarray], np.ndarray],
               wide: tuple[np.ndarray, np.ndarray] | None = None,
               row_bound: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The rows of the ``m`` best exact scores, best first, and those scores.
 
-    ``approx``: int8 scores (units of ``1 / SCALE**2``); ``bound``: the most an int8
+    ``scan``: int8 scores (units of ``1 / SCALE**2``); ``bound``: the most an int8
     score can differ from the exact one (cosine units) for every row but the ``wide``
     ones, given as ``(rows, their own bounds)``; ``row_bound(rows)``, if given, the
     (smaller) bounds of particular rows, to re-score fewer; ``rescore(rows)``: exact
     float32 scores of ``rows``. Ties are broken by row order.
     """
-    n = len(approx)
-    rows = top_rows(approx, min(n, max(m, RESCORE)))
+    n, approx = len(scan), scan.approx
+    rows = scan.top(min(n, max(m, RESCORE)))
     exact = rescore(rows)
     if len(rows) < n:
         s_m = np.partition(exact, len(exact) - m)[len(exact) - m] if m <= len(exact) else -np.inf
-        floor = (s_m - bound - FLOAT_SLACK) * SCALE * SCALE
-        extra = np.flatnonzero(approx >= floor)
+        extra = scan.at_least((s_m - bound - FLOAT_SLACK) * SCALE * SCALE)
         if row_bound is not None and len(extra):
             extra = extra[approx[extra] >= (s_m - row_bound(extra) - FLOAT_SLACK) * SCALE * SCALE]
         if wide is not None and len(wide[0]):
