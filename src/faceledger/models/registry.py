@@ -25,7 +25,7 @@ BACKENDS: dict[str, BackendSpec] = {
         BackendSpec(
             "yunet-sface",
             "faceledger.models.yunet_sface",
-            "YuNet detector + SFace 128-D recogniser on OpenCV (default)",
+            "YuNet detector (OpenCV) + SFace 128-D recogniser (onnxruntime) (default)",
             "",
         ),
         BackendSpec(

