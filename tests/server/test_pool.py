@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import anyio
 import pytest
 
 from faceledger.server.metrics import Metrics
-from faceledger.server.pool import ModelPool, RateLimiter
+from faceledger.server.pool import ModelPool, Place, RateLimiter
 from faceledger.server.problems import ServiceError
 
 
@@ -87,6 +88,36 @@ def test_worker_exceptions_propagate_and_the_worker_returns_to_the_pool():
     with pytest.raises(ValueError):
         anyio.run(pool.run, "detect", boom)
     assert anyio.run(pool.run, "detect", lambda w: w) == "w"
+
+
+def test_admission_is_bounded_by_places_and_by_the_wait_estimated_from_run_times():
+    pool = ModelPool(["w1", "w2"], queue_size=10, wait_s=1.0, retry_after_s=1, metrics=Metrics())
+    places = [pool.admit() for _ in range(4)]        # no run measured yet: only the places bound admission
+    assert all(isinstance(p, Place) for p in places) and pool.admitted == 4
+    anyio.run(pool.run, "verify", lambda w: time.sleep(0.05))      # one run measured: the estimate starts
+    assert pool.run_s is not None and pool.run_s >= 0.05
+    pool.run_s = 0.5                                 # as if runs took 0.5 s: 2 workers finish one per 0.25 s
+    assert pool.expected_wait_s(1) == 0.0 and pool.expected_wait_s(5) == 1.0
+    assert isinstance(pool.admit(), Place)           # 4 ahead: waits 0.75 s
+    assert isinstance(pool.admit(), Place)           # 5 ahead: waits 1.0 s, within wait_s
+    why = pool.admit()                               # 6 ahead: 1.25 s, refused now rather than after waiting
+    assert isinstance(why, str) and "about 1.2 s" in why and pool.admitted == 6
+    places[0].release()
+    places[0].release()                              # a place is given back once
+    assert pool.admitted == 5
+
+
+def test_a_held_place_is_used_and_not_taken_twice():
+    pool = ModelPool(["w"], queue_size=0, wait_s=1, retry_after_s=3, metrics=Metrics())
+    place = pool.admit()
+    assert isinstance(place, Place) and pool.full()
+    assert anyio.run(pool.run, "detect", lambda w: w, place) == "w"    # runs on its own place
+    with pytest.raises(ServiceError) as refused:                           # no place left for anyone else
+        anyio.run(pool.run, "detect", lambda w: w)
+    assert refused.value.status == 503 and refused.value.headers == {"Retry-After": "3"}
+    assert pool.admitted == 1
+    place.release()
+    assert not pool.full() and anyio.run(pool.run, "detect", lambda w: w) == "w" and pool.admitted == 0
 
 
 def test_token_bucket():

@@ -67,7 +67,7 @@ def uvicorn_options(conf: Any) -> dict[str, Any]:
     _raise_fd_limit(conf.max_connections + 256)
     limits = ConnectionLimits(header_timeout_s=conf.header_timeout_s, body_timeout_s=conf.body_timeout_s,
                               body_min_rate=conf.body_min_rate, send_timeout_s=conf.send_timeout_s,
-                              max_connections=conf.max_connections)
+                              max_connections=conf.max_connections, max_discard_bytes=conf.max_request_bytes)
     return {"host": conf.host, "port": conf.port, "log_level": conf.log_level, "proxy_headers": False,
             "server_header": False, "timeout_graceful_shutdown": 10, "http": guarded_protocol(limits),
             "timeout_keep_alive": conf.keep_alive_s, "limit_concurrency": None}
@@ -75,8 +75,11 @@ def uvicorn_options(conf: Any) -> dict[str, Any]:
 
 def count_cut_connections(metrics: Any, protocol: Any) -> None:
     """``faceledger_connections_cut_<why>`` in /metrics: connections the server cut (header, body or send
-    deadline; ``refused``: over max_connections), read from the protocol class at scrape time."""
-    for why in ("header", "body", "send", "refused"):
+    deadline; ``refused``: over max_connections; ``discard``: an unread body over the discard cap), read
+    from the protocol class at scrape time."""
+    from faceledger.server.protocol import CUT_REASONS
+
+    for why in CUT_REASONS:
         metrics.gauge(f"connections_cut_{why}", f"Connections cut since start: {why}.",
                       lambda why=why: protocol.cut.get(why, 0))
 

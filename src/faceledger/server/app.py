@@ -2,7 +2,8 @@
 
 Middleware, outermost first: metrics (every request counted and timed by route template),
 the limit of requests in flight (503; probes pass), security headers, no ``/v1`` request
-without a bearer key gets its body read (401), the request-body cap (413). Errors are
+without a bearer key gets its body read (401), the request-body cap (413), model requests let
+in or refused on their headers (503, 401, 429: :mod:`.admission`). Errors are
 problem+json (:mod:`.problems`); ``/v1/...`` needs an API key (:mod:`.deps`). The OpenAPI
 document is at ``/openapi.json``; ``/docs`` is a reference page drawn from it by the service's
 own script (FastAPI's default docs page would load its assets from a CDN). Slow and idle
@@ -25,6 +26,7 @@ from fastapi.staticfiles import StaticFiles
 
 from faceledger.recognizer import Recognizer
 
+from .admission import ModelAdmissionMiddleware
 from .idempotency import Idempotency
 from .limits import BearerFirstMiddleware, BodyLimitMiddleware, RequestLimitMiddleware, SecurityHeadersMiddleware
 from .metrics import MetricsMiddleware
@@ -61,13 +63,13 @@ async def _retention_loop(service: Service) -> None:
 def _lifespan(service: Service) -> Callable[[FastAPI], Any]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        task = None
+        tasks = [asyncio.create_task(service.metrics.watch_loop())]
         if service.settings.retention_every_hours > 0:
-            task = asyncio.create_task(_retention_loop(service))
+            tasks.append(asyncio.create_task(_retention_loop(service)))
         try:
             yield
         finally:
-            if task is not None:
+            for task in tasks:
                 task.cancel()
     return lifespan
 
@@ -107,13 +109,13 @@ def create_app(
     for module in (health, photos, galleries, identify, oversight, admin):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=health.STATIC), name="static")
+    app.add_middleware(ModelAdmissionMiddleware, service=service)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(BearerFirstMiddleware, on_refuse=lambda: service.metrics.count("auth_failures_total"))
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestLimitMiddleware, max_requests=settings.max_requests,
                        retry_after_s=settings.retry_after_s,
-                       on_refuse=lambda: service.metrics.count("overload_rejections_total"),
-                       model_busy=service.pool.full)
+                       on_refuse=lambda: service.metrics.count("overload_rejections_total"))
     app.add_middleware(MetricsMiddleware, metrics=service.metrics)
     app.openapi = _openapi(app)  # type: ignore[method-assign]
     return app

@@ -6,7 +6,8 @@ uses exactly one of:
 
 * :meth:`Call.gov` — a governance operation on the shared engine, in a thread;
 * :meth:`Call.model` — detect / verify / enroll / identify on a model worker of the
-  bounded pool (503 with ``Retry-After`` when it is full).
+  bounded pool (503 with ``Retry-After`` when it is full; over HTTP the request took its place
+  in the pool, and its key was checked, on its headers: :mod:`.admission`).
 
 and answers with :meth:`Call.respond`, which honours ``Idempotency-Key`` on POST and DELETE.
 """
@@ -27,14 +28,27 @@ from faceledger.engine import Engine
 from faceledger.records import Actor, ApiKey
 
 from .idempotency import Idempotency
+from .pool import Place
 from .problems import ServiceError
 from .service import Service
 
-__all__ = ["Auth", "Call", "authenticated", "service_of"]
+__all__ = ["ADMITTED", "Admitted", "Auth", "Call", "authenticated", "check_key", "service_of"]
 
 R = TypeVar("R")
 _bearer = HTTPBearer(auto_error=False, scheme_name="ApiKey",
                      description="An API key: `Authorization: Bearer flk_<key id>_<secret>`.")
+
+
+#: The ASGI scope key under which :mod:`.admission` leaves the :class:`Admitted` of a model request.
+ADMITTED = "faceledger.admitted"
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """A model request let in on its headers: its checked key and its place in the model pool."""
+
+    key: ApiKey
+    place: Place
 
 
 def service_of(request: Request) -> Service:
@@ -48,6 +62,7 @@ class Call:
     service: Service
     key: ApiKey
     request: Request
+    place: Place | None = None
 
     @property
     def actor(self) -> Actor:
@@ -61,7 +76,7 @@ class Call:
     async def model(self, operation: str, fn: Callable[[Engine, Actor], R]) -> R:
         """``fn(engine, actor)`` on a model worker (bounded: 503 when the service is at capacity)."""
         actor = self.actor
-        return await self.service.pool.run(operation, lambda engine: fn(engine, actor))
+        return await self.service.pool.run(operation, lambda engine: fn(engine, actor), self.place)
 
     async def photo(self, upload: UploadFile) -> bytes:
         """The bytes of an uploaded photo (never a path or a URL: the engine gets bytes only)."""
@@ -83,12 +98,8 @@ class Call:
         return await idem.run(self.request, self.key.key_id, answer, redact=redact)
 
 
-async def authenticated(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> Call:
-    """The :class:`Call` of a request with a valid, active API key within its rate limit."""
-    service = service_of(request)
-    token = credentials.credentials if credentials is not None else ""
+async def check_key(service: Service, token: str) -> ApiKey:
+    """The active API key of ``token`` within its rate limit; 401 or 429 :class:`ServiceError` otherwise."""
     if not token.strip():
         service.metrics.count("auth_failures_total")
         raise ServiceError(401, "unauthenticated", "an API key is required: send 'Authorization: Bearer <key>'",
@@ -104,7 +115,20 @@ async def authenticated(
         raise ServiceError(429, "rate_limited", f"this API key is over its limit of "
                            f"{service.settings.rate_limit_per_minute} requests a minute; retry after {wait} s",
                            headers={"Retry-After": str(wait)})
-    return Call(service, key, request)
+    return key
+
+
+async def authenticated(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Call:
+    """The :class:`Call` of a request with a valid, active API key within its rate limit (a model request's
+    key was checked on its headers already, see :mod:`.admission`)."""
+    service = service_of(request)
+    admitted: Admitted | None = request.scope.get(ADMITTED)
+    if admitted is not None:
+        return Call(service, admitted.key, request, admitted.place)
+    token = credentials.credentials if credentials is not None else ""
+    return Call(service, await check_key(service, token), request)
 
 
 Auth = Annotated[Call, Depends(authenticated)]

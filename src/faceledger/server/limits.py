@@ -31,9 +31,9 @@ class BodyTooLarge(StarletteHTTPException):
         super().__init__(413, f"the request body is over the {limit:,}-byte limit")
 
 
-async def _send_problem(send: Send, status: int, code: str, detail: str,
-                        extra_headers: list[tuple[bytes, bytes]] = (),  # type: ignore[assignment]
-                        close: bool = True) -> None:
+async def send_problem(send: Send, status: int, code: str, detail: str,
+                       extra_headers: list[tuple[bytes, bytes]] = (),  # type: ignore[assignment]
+                       close: bool = True) -> None:
     """A problem+json answer sent before the body is read. ``close=False`` keeps the connection: the
     server then discards the rest of the body (under its body deadlines) and the client reads the
     answer instead of a reset."""
@@ -47,35 +47,26 @@ async def _send_problem(send: Send, status: int, code: str, detail: str,
 
 class RequestLimitMiddleware:
     """At most ``max_requests`` requests in flight (probes excepted); beyond, ``503 overloaded`` with
-    ``Retry-After`` at once. Counts requests, not connections: an idle or half-open connection
-    takes no place (the server cuts it after its header timeout, see :mod:`.protocol`).
-
-    A model request (detect, verify, redact, enroll, identify) that arrives while ``model_busy()``
-    (every model worker busy, the queue full) is refused the same way *before its upload is read*,
-    so an overloaded service spends nothing on requests it cannot run."""
+    ``Retry-After`` at once, before the body is read. Counts requests, not connections: an idle or
+    half-open connection takes no place (the server cuts it after its header timeout, see
+    :mod:`.protocol`). Model requests are also let in or refused on their headers by the model pool
+    (:mod:`.admission`)."""
 
     def __init__(self, app: ASGIApp, max_requests: int, retry_after_s: int = 1,
-                 on_refuse: Callable[[], None] | None = None, model_busy: Callable[[], bool] | None = None) -> None:
+                 on_refuse: Callable[[], None] | None = None) -> None:
         self.app, self.max_requests, self.retry_after_s, self.on_refuse = app, max_requests, retry_after_s, on_refuse
-        self.model_busy = model_busy
         self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in PROBES:
             await self.app(scope, receive, send)
             return
-        why = None
         if self.in_flight >= self.max_requests:   # one event loop: no lock needed
-            why = f"{self.max_requests} requests in flight"
-        elif (self.model_busy is not None and scope["method"] == "POST" and MODEL_PATHS.match(scope["path"])
-              and self.model_busy()):
-            why = "every model worker is busy and the queue is full"
-        if why is not None:
             if self.on_refuse is not None:
                 self.on_refuse()
-            await _send_problem(send, 503, "overloaded", f"the service is at capacity ({why}); retry after "
-                                f"{self.retry_after_s} s", [(b"retry-after", str(self.retry_after_s).encode())],
-                                close=False)
+            await send_problem(send, 503, "overloaded", f"the service is at capacity ({self.max_requests} "
+                               f"requests in flight); retry after {self.retry_after_s} s",
+                               [(b"retry-after", str(self.retry_after_s).encode())], close=False)
             return
         self.in_flight += 1
         try:
@@ -87,7 +78,9 @@ class RequestLimitMiddleware:
 class BearerFirstMiddleware:
     """Answer ``/v1`` requests without any ``Authorization: Bearer`` header with 401 *before* their
     body is read (so an anonymous client cannot make the service parse uploads); the key itself
-    is checked by the route's dependency."""
+    is checked by the route's dependency (a model route's: on its headers, :mod:`.admission`). The
+    connection is kept: the server discards the unread body (bounded, see :mod:`.protocol`) and
+    the client reads the 401 instead of a reset."""
 
     def __init__(self, app: ASGIApp, on_refuse: Callable[[], None] | None = None) -> None:
         self.app, self.on_refuse = app, on_refuse
@@ -98,9 +91,9 @@ class BearerFirstMiddleware:
             if not header.lower().startswith(b"bearer ") or not header[7:].strip():
                 if self.on_refuse is not None:
                     self.on_refuse()
-                await _send_problem(send, 401, "unauthenticated",
-                                    "an API key is required: send 'Authorization: Bearer <key>'",
-                                    [(b"www-authenticate", b'Bearer realm="faceledger"')])
+                await send_problem(send, 401, "unauthenticated",
+                                   "an API key is required: send 'Authorization: Bearer <key>'",
+                                   [(b"www-authenticate", b'Bearer realm="faceledger"')], close=False)
                 return
         await self.app(scope, receive, send)
 
@@ -118,7 +111,7 @@ class BodyLimitMiddleware:
         detail = f"the request body is over the {self.max_bytes:,}-byte limit"
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-            await _send_problem(send, 413 if length.isdigit() else 400,
+            await send_problem(send, 413 if length.isdigit() else 400,
                                 "request_too_large" if length.isdigit() else "bad_request",
                                 detail if length.isdigit() else "invalid Content-Length header")
             return
@@ -143,7 +136,7 @@ class BodyLimitMiddleware:
         except BodyTooLarge:
             if started:
                 raise
-            await _send_problem(send, 413, "request_too_large", detail)
+            await send_problem(send, 413, "request_too_large", detail)
 
 
 class SecurityHeadersMiddleware:

@@ -13,10 +13,13 @@ Series (all names prefixed ``faceledger_``):
 * ``model_queue_depth``: requests admitted and waiting for a model worker; ``model_runs_in_progress``;
   ``model_workers``.
 * ``overload_rejections_total``, ``rate_limited_total``, ``auth_failures_total``.
+* ``event_loop_lag_seconds``: how late the event loop ran a timer (sampled 10 times a second): a
+  loop starved of CPU answers everything late, refusals included.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 
@@ -30,6 +33,10 @@ __all__ = ["CONTENT_TYPE", "Metrics", "MetricsMiddleware"]
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 #: Latency buckets, seconds.
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+#: Event-loop lag buckets, seconds.
+LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+#: How often the event loop's lag is sampled, seconds.
+LAG_EVERY_S = 0.1
 PREFIX = "faceledger"
 #: Counters a component may bump by name, with their help text (names without ``_total``).
 COUNTERS = {
@@ -50,6 +57,8 @@ class Metrics:
                                  ("method", "route", "status"), **reg)
         self._latency = Histogram("http_request_duration_seconds", "Request latency, seconds.",
                                   ("method", "route"), buckets=BUCKETS, **reg)
+        self._loop_lag = Histogram("event_loop_lag_seconds", "How late the event loop ran a 0.1 s timer, seconds.",
+                                   buckets=LAG_BUCKETS, **reg)
         self._model = Histogram("model_run_seconds", "Time a model worker spent per operation, seconds.",
                                 ("operation",), buckets=BUCKETS, **reg)
         self._counters = {name: Counter(name, doc, **reg) for name, doc in COUNTERS.items()}
@@ -61,6 +70,14 @@ class Metrics:
 
     def observe_model(self, operation: str, seconds: float) -> None:
         self._model.labels(operation).observe(seconds)
+
+    async def watch_loop(self) -> None:
+        """Observe the event loop's lag for ever: sleep :data:`LAG_EVERY_S`, record how much later it woke."""
+        loop = asyncio.get_running_loop()
+        while True:
+            start = loop.time()
+            await asyncio.sleep(LAG_EVERY_S)
+            self._loop_lag.observe(max(0.0, loop.time() - start - LAG_EVERY_S))
 
     def count(self, name: str) -> None:
         """Add one to a counter of :data:`COUNTERS` (``name`` with or without ``_total``)."""

@@ -14,6 +14,9 @@ so a few hundred such clients made it answer 503 to everyone, ``/healthz`` inclu
   like a stall). Time the application itself is not reading (flow control) does not count;
 * a **send deadline**: a client that stops reading the answer for ``send_timeout_s`` is cut;
 * a **header size cap**: a request head over ``max_header_bytes`` is answered 431 and closed;
+* a **discard cap**: after an answer sent before the body was read (401, 429, 503 on the headers),
+  the rest of the body is read and dropped, so the connection stays usable and the client reads
+  the answer instead of a reset; past ``max_discard_bytes`` of it, the connection is closed;
 * a **connection cap**: beyond ``max_connections`` open connections a new one is closed at once.
 
 A cut connection is closed without an answer (as nginx and HAProxy do for slow clients). The
@@ -32,9 +35,13 @@ from typing import Any, ClassVar
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-__all__ = ["ConnectionLimits", "GuardedH11Protocol", "guarded_protocol"]
+__all__ = ["CUT_REASONS", "ConnectionLimits", "GuardedH11Protocol", "guarded_protocol"]
 
 log = logging.getLogger("faceledger.server")
+
+
+#: Why the server cut connections (counted per reason, see :attr:`GuardedH11Protocol.cut`).
+CUT_REASONS = ("header", "body", "send", "refused", "discard")
 
 
 @dataclass(frozen=True)
@@ -47,19 +54,21 @@ class ConnectionLimits:
     send_timeout_s: float = 30.0
     max_connections: int = 2048
     max_header_bytes: int = 32 * 1024
+    max_discard_bytes: int = 32 * 1024 * 1024
 
 
 class GuardedH11Protocol(H11Protocol):
     """uvicorn's h11 protocol with header, body and send deadlines and a connection cap."""
 
     limits: ClassVar[ConnectionLimits] = ConnectionLimits()
-    cut: ClassVar[dict[str, int]] = {"header": 0, "body": 0, "send": 0, "refused": 0}
+    cut: ClassVar[dict[str, int]] = dict.fromkeys(CUT_REASONS, 0)
     _last_refusal_log: ClassVar[float] = 0.0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._timer: asyncio.TimerHandle | None = None
         self._send_timer: asyncio.TimerHandle | None = None
         self._phase, self._since, self._last, self._received = "", 0.0, 0.0, 0
+        self._discarded = 0
         super().connection_made(transport)
         if len(self.connections) > self.limits.max_connections:
             self._count("refused")
@@ -82,6 +91,8 @@ class GuardedH11Protocol(H11Protocol):
         self._last = self.loop.time()
         if self._phase == "body":
             self._received += len(data)
+            if self.conn.our_state in (h11.DONE, h11.MUST_CLOSE) and self._discard(len(data)):
+                return
         elif self._phase == "headers":
             end = data.find(b"\r\n\r\n")
             self._received += len(data) if end < 0 else end + 4
@@ -90,6 +101,15 @@ class GuardedH11Protocol(H11Protocol):
                 return
         super().data_received(data)
         self._update()
+
+    def _discard(self, size: int) -> bool:
+        """Count body bytes that arrive after the answer (uvicorn drops them); True: over the cap, closed."""
+        self._discarded += size
+        if self._discarded <= self.limits.max_discard_bytes:
+            return False
+        self._count("discard")
+        self.transport.close()
+        return True
 
     def _refuse_head(self) -> None:
         """431 and close: the request line and headers are over ``max_header_bytes`` (h11 alone checks
@@ -131,6 +151,8 @@ class GuardedH11Protocol(H11Protocol):
         phase, now = self._current_phase(), self.loop.time()
         if phase != self._phase:
             self._phase, self._since, self._last, self._received = phase, now, now, 0
+            if phase == "headers":
+                self._discarded = 0
         lim = self.limits
         if phase == "headers":
             self._arm(self._since + lim.header_timeout_s)
@@ -173,5 +195,5 @@ class GuardedH11Protocol(H11Protocol):
 
 def guarded_protocol(limits: ConnectionLimits) -> type[GuardedH11Protocol]:
     """A protocol class with these ``limits`` (uvicorn builds one protocol object per connection)."""
-    attrs: dict[str, Any] = {"limits": limits, "cut": {"header": 0, "body": 0, "send": 0, "refused": 0}}
+    attrs: dict[str, Any] = {"limits": limits, "cut": dict.fromkeys(CUT_REASONS, 0)}
     return type("FaceLedgerH11Protocol", (GuardedH11Protocol,), attrs)

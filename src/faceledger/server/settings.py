@@ -49,7 +49,8 @@ class Settings(BaseModel):
     ``policy`` is the deployment policy file (default ``<data_dir>/policy.toml`` if present).
     ``model_workers`` model runs (detect, verify, enroll, identify) run at once, each on its
     own copy of the models; up to ``model_queue`` more wait at most ``queue_timeout_s`` for
-    one; anything beyond is answered 503 with ``Retry-After: retry_after_s`` at once.
+    one; anything beyond, or a request whose wait (estimated from the measured run times) would be
+    longer, is answered 503 with ``Retry-After: retry_after_s`` at once, on its headers.
     ``rate_limit_per_minute`` requests per API key (a token bucket of ``rate_limit_burst``;
     0 turns the limit off). ``max_request_bytes`` caps a request body (413 beyond);
     each photo is also capped by the engine (15 MB, 40 megapixels). ``max_requests`` requests are
@@ -69,7 +70,7 @@ class Settings(BaseModel):
     backend: str = "yunet-sface"
     model_workers: Annotated[int, _within(1, 64)] = 2
     model_queue: Annotated[int, _within(0, 1024)] = 6
-    queue_timeout_s: Annotated[float, Field(gt=0)] = 10.0
+    queue_timeout_s: Annotated[float, Field(gt=0)] = 5.0
     retry_after_s: Annotated[int, _within(1, 3600)] = 1
     opencv_threads: Annotated[int, _within(0, 64)] = 1
     rate_limit_per_minute: Annotated[int, _within(0, 10**7)] = 600
