@@ -260,7 +260,7 @@ def measure_sqlite(ds: Dataset, exact: np.ndarray, model: str, args: argparse.Na
     def search(q: np.ndarray) -> int:
         return row_of.get(store.search("bench", q, k=K)[0][0].subject_id, -1)
 
-    r = Result(n, "SQLite exact (int8 scan + float32 re-score)", load_s, ready)
+    r = Result(n, f"SQLite exact (int8 scan, {index._scanner.threads} threads, + float32 re-score)", load_s, ready)
     r.p50_ms, r.p95_ms, r.recall, r.strong_recall, r.hit = latency_and_accuracy(search, ds, exact, args.queries)
     r.memory = f"{index.nbytes / 2**20:,.0f} MB arrays (RSS +{mem:,.0f} MB)"
     r.enroll_per_s = enroll_rate(store, model, prefix="exact")

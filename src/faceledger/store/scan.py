@@ -19,6 +19,10 @@ template is about 0.013, at most 0.022), which leaves a few dozen rows to re-sco
 Rows with a component beyond the int8 range ("wide" rows, clipped) have a larger
 residual: they are checked one by one with their own bound, so one of them does not
 widen the bound of all the others.
+
+Finding the rows above a score reads only the 256-row blocks whose maximum reaches it
+(:class:`Scores`): a block whose maximum is lower holds no such row, so the rows found
+are exactly those a full pass would find.
 """
 
 from __future__ import annotations
