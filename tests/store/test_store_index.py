@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from pathlib import Path
 
 import numpy as np
@@ -126,6 +127,18 @@ def test_a_scan_split_over_threads_gives_the_same_scores_and_block_maxima(thread
         assert len(rows) >= c and set(np.argsort(-alone, kind="stable")[:c].tolist()) <= set(rows.tolist())
     for x in (np.quantile(alone, 0.9999), np.quantile(alone, 0.5), alone[-1], alone.max() + 1):
         assert np.array_equal(split.at_least(x), np.flatnonzero(alone >= x))
+
+
+def _scan_in_child(codes: np.ndarray, probe: np.ndarray) -> list[float]:
+    return Int8Scanner(2).scores(codes, probe)[0].approx[:5].tolist()
+
+
+def test_a_split_scan_in_a_forked_child_runs_without_the_parents_threads() -> None:
+    codes = np.random.default_rng(5).integers(-127, 128, (SPLIT_MIN + 1, 128), dtype=np.int8)
+    probe = unit_vectors(1, 5)[0]
+    first = Int8Scanner(2).scores(codes, probe)[0].approx[:5].tolist()  # starts the helper pool here
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        assert pool.apply_async(_scan_in_child, (codes, probe)).get(timeout=120) == first
 
 
 def test_index_reads_float32_rows_only_for_the_re_score() -> None:

@@ -70,6 +70,15 @@ _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
 
+def _forget_pool() -> None:
+    """In a forked child the parent's helper threads do not exist: start a pool of its own when needed."""
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pool)
+
+
 def _workers(n: int) -> ThreadPoolExecutor:
     """The process-wide pool of scan helpers (at least ``n`` threads; started once, reused by every index)."""
     global _pool
@@ -159,8 +168,9 @@ class Int8Scanner:
         try:
             work()
         finally:
-            for f in started:
-                f.result()
+            for f in started:  # a helper that has not started by now has nothing left to do
+                if not f.cancel():
+                    f.result()
         return Scores(out, maxima), float(rq[0])
 
     def _chunk(self, q8: np.ndarray, codes: np.ndarray, out: np.ndarray, maxima: np.ndarray,
