@@ -13,7 +13,7 @@ from faceledger.errors import InputError
 from faceledger.store import AnnOptions, data_dir, open_store, redact_url, sqlite_path
 from faceledger.store._common import rank_subjects
 from faceledger.store.memindex import GalleryIndex
-from faceledger.store.scan import BLOCK, SPLIT_MIN, Int8Scanner, exact_top, quantize, wide_residual
+from faceledger.store.scan import BLOCK, SCALE, SPLIT_MIN, Int8Scanner, exact_top, quantize, wide_residual
 
 
 def test_rank_subjects_widens_the_template_search_until_k_subjects() -> None:
@@ -91,16 +91,20 @@ def test_int8_scan_returns_the_exact_float32_top_m(n: int) -> None:
         rescored.append(len(rows))
         return v[rows] @ probe
 
-    def row_bound(rows: np.ndarray) -> np.ndarray:
-        return residual[rows] + q_residual * (1 + residual.max())
+    def finer(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # q . x8, within |q| |x - x8|
+        return codes[rows].astype(np.float32) @ probe / SCALE, residual[rows]
 
+    counts = {}
     for m in (1, 5, 64):
-        for own in (None, row_bound):  # with each row's own bound, fewer rows are re-scored: same answer
+        for own in (None, finer):  # with closer scores of the candidates, fewer rows are re-scored: same answer
+            rescored.clear()
             rows, scores = exact_top(approx, m, bound, rescore, wide_rows, own)
             assert rows.tolist() == np.argsort(-truth, kind="stable")[:m].tolist()
             assert np.allclose(scores, truth[rows], atol=1e-6)
+            assert max(rescored) <= 600  # about the near-ties only were read in float32 (each pass)
+            counts[m, own is None] = sum(rescored)
+        assert counts[m, False] <= counts[m, True]
     assert np.argsort(-approx.approx, kind="stable")[:5].tolist() != np.argsort(-truth, kind="stable")[:5].tolist()
-    assert max(rescored) <= 600  # about the near-ties only were read in float32 (each pass)
 
 
 def test_int8_scan_without_the_simd_kernel_gives_the_same_scores() -> None:

@@ -286,10 +286,10 @@ class GalleryIndex:
             w_rows = self._row.rows(np.fromiter(self._wide, np.int64, len(self._wide)))
             wide = (w_rows, q_norm * np.array(list(self._wide.values())) + q_residual * self._max_norm)
 
-        def row_bound(rows: np.ndarray) -> np.ndarray:
-            return q_norm * self._resid[rows] + q_residual * self._max_norm
+        def finer(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # q . x8, within |q| |x - x8| of q . x
+            return self._codes[rows].astype(np.float32) @ q / SCALE, q_norm * self._resid[rows]
 
         def from_scan(m: int) -> tuple[np.ndarray, np.ndarray]:
-            rows, scores = exact_top(scan, m, bound, rescore, wide, row_bound)
+            rows, scores = exact_top(scan, m, bound, rescore, wide, finer)
             return self._tids[rows], scores
         return from_scan

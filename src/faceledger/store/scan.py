@@ -188,14 +188,16 @@ class Int8Scanner:
 
 def exact_top(scan: Scores, m: int, bound: float, rescore: Callable[[np.ndarray], np.ndarray],
               wide: tuple[np.ndarray, np.ndarray] | None = None,
-              row_bound: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+              finer: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
     """The rows of the ``m`` best exact scores, best first, and those scores.
 
     ``scan``: int8 scores (units of ``1 / SCALE**2``); ``bound``: the most an int8
     score can differ from the exact one (cosine units) for every row but the ``wide``
-    ones, given as ``(rows, their own bounds)``; ``row_bound(rows)``, if given, the
-    (smaller) bounds of particular rows, to re-score fewer; ``rescore(rows)``: exact
-    float32 scores of ``rows``. Ties are broken by row order.
+    ones, given as ``(rows, their own bounds)``; ``finer(rows)``, if given, closer
+    scores of particular rows and the most each can differ from the exact one (for
+    example ``q . x8``, within ``|q| |x - x8|``), to re-score fewer; ``rescore(rows)``:
+    exact float32 scores of ``rows``. Ties are broken by row order.
     """
     n, approx = len(scan), scan.approx
     rows = scan.top(min(n, max(m, RESCORE)))
@@ -203,13 +205,14 @@ def exact_top(scan: Scores, m: int, bound: float, rescore: Callable[[np.ndarray]
     if len(rows) < n:
         s_m = np.partition(exact, len(exact) - m)[len(exact) - m] if m <= len(exact) else -np.inf
         extra = scan.at_least((s_m - bound - FLOAT_SLACK) * SCALE * SCALE)
-        if row_bound is not None and len(extra):
-            extra = extra[approx[extra] >= (s_m - row_bound(extra) - FLOAT_SLACK) * SCALE * SCALE]
         if wide is not None and len(wide[0]):
             w_rows, w_bounds = wide
             near = approx[w_rows] >= (s_m - w_bounds - FLOAT_SLACK) * SCALE * SCALE
             extra = np.union1d(extra, w_rows[near])
         extra = np.setdiff1d(extra, rows, assume_unique=True)
+        if finer is not None and len(extra):
+            closer, own = finer(extra)
+            extra = extra[closer >= s_m - own - FLOAT_SLACK]
         if len(extra):
             rows, exact = np.concatenate([rows, extra]), np.concatenate([exact, rescore(extra)])
     order = np.lexsort((rows, -exact))[:m]
