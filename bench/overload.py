@@ -31,6 +31,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -144,7 +145,11 @@ class RawClient:
         head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").lower().split("\r\n")
         status = int(head[0].split()[1])
         headers = dict(line.split(": ", 1) for line in head[1:] if ": " in line)
-        await reader.readexactly(int(headers.get("content-length", "0")))
+        body = await reader.readexactly(int(headers.get("content-length", "0")))
+        if status >= 400:
+            detail = json.loads(body).get("detail", "")
+            why = re.sub(r"about [0-9.]+ s", "about N s", detail.split(";")[0])
+            GENERATOR.setdefault("why", Counter())[f"{status} {why[:100]}"] += 1
         await writer.drain()
         if headers.get("connection") == "close":
             writer.close()
@@ -324,6 +329,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0, help="Duration of each load phase (default 15).")
     parser.add_argument("--disk-rounds", type=int, default=5, help="Full-filesystem rounds (default 5; 0: none).")
     parser.add_argument("--overload", default="2,10,10", help="Overload phases, x capacity (default 2,10,10).")
+    parser.add_argument("--rates", default="", help="Extra overload phases at these absolute rates, req/s "
+                        "(e.g. 128: the idle machine's 10x on a loaded one).")
     parser.add_argument("--no-half-open", action="store_true", help="Skip the half-open connection rounds.")
     parser.add_argument("--disk-only", action="store_true", help="Only the disk-full rounds.")
     args = parser.parse_args()
@@ -349,6 +356,8 @@ def main() -> None:
             cap = capacity.statuses.get(200, 0) / capacity.seconds
             over = [overload_row(server, auditor, name, k * cap, tokens, files, args.seconds)
                     for name, k in phase_names(args.overload)]
+            over += [overload_row(server, auditor, f"{r:g} req/s ({r / cap:.0f}x capacity)", r, tokens, files,
+                                  args.seconds) for r in (float(x) for x in args.rates.split(",") if x)]
             half = [] if args.no_half_open else [half_open_row(server, n) for n in (600, 1000)]
             intact = httpx.post(server.url + "/v1/ledger/verify", headers={"Authorization": f"Bearer {auditor}"},
                                 timeout=300).json()["ok"]
@@ -370,6 +379,7 @@ def main() -> None:
     if GENERATOR.get("errors"):
         kinds = "; ".join(f"{n} x {e}" for e, n in GENERATOR["errors"].items())
         print(f"\nConnection errors seen by the generator: {kinds}.")
+    print("\nWhy refused (all phases): " + "; ".join(f"{n} x {w}" for w, n in GENERATOR.get("why", {}).items()))
     print(f"\nLedger intact after the run: {intact}. Server peak RSS (VmHWM): {peak:.0f} MB.\n")
     if half:
         print(md_table(["half-open connections held", "/healthz and /v1/me answered 200", "/healthz p50 / p95 ms",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 
@@ -101,7 +103,8 @@ def test_admission_is_bounded_by_places_and_by_the_wait_estimated_from_run_times
     assert isinstance(pool.admit(), Place)           # 4 ahead: waits 0.75 s
     assert isinstance(pool.admit(), Place)           # 5 ahead: waits 1.0 s, within wait_s
     why = pool.admit()                               # 6 ahead: 1.25 s, refused now rather than after waiting
-    assert isinstance(why, str) and "about 1.2 s" in why and pool.admitted == 6
+    assert isinstance(why, str) and "about 1.2 s, over 1 s" in why and pool.admitted == 6
+    assert pool.refusal() == why
     places[0].release()
     places[0].release()                              # a place is given back once
     assert pool.admitted == 5
@@ -118,6 +121,18 @@ def test_a_held_place_is_used_and_not_taken_twice():
     assert pool.admitted == 1
     place.release()
     assert not pool.full() and anyio.run(pool.run, "detect", lambda w: w) == "w" and pool.admitted == 0
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
+def test_model_threads_run_nicer_than_the_event_loop_and_stop_on_close():
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    pool = ModelPool(["w"], queue_size=0, wait_s=1, retry_after_s=1, metrics=Metrics(), nice=5)
+    assert anyio.run(pool.run, "detect", lambda w: os.getpriority(os.PRIO_PROCESS, 0)) == min(19, own + 5)
+    assert os.getpriority(os.PRIO_PROCESS, 0) == own          # the caller's thread is untouched
+    pool.close()
+    for t in pool._threads:
+        t.join(5)
+        assert not t.is_alive()
 
 
 def test_token_bucket():

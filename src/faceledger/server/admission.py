@@ -5,10 +5,11 @@ or more photos: reading and parsing them is most of what a request costs the eve
 before the model runs. So :class:`ModelAdmissionMiddleware` decides on the request line and
 headers alone, cheapest refusal first:
 
-1. every place of the model pool taken: ``503 overloaded`` with ``Retry-After``;
+1. every place of the model pool taken, or the wait for a worker, estimated from the measured
+   run times, over ``queue_timeout_s``: ``503 overloaded`` with ``Retry-After``;
 2. the API key unknown or revoked: ``401``; over its rate limit: ``429`` with ``Retry-After``;
-3. a place taken in the pool (:meth:`.pool.ModelPool.admit`), or ``503`` when none is free or the
-   wait for a worker, estimated from the measured run times, would be over ``queue_timeout_s``.
+3. a place taken in the pool (:meth:`.pool.ModelPool.admit`), or ``503`` for the reasons of 1.
+   (the pool may have filled while the key was checked).
 
 A request let in keeps its place until it is answered (the route's dependency finds its key and
 place under :data:`.deps.ADMITTED`), so an admitted request always has a queue place and a refusal
@@ -41,8 +42,9 @@ class ModelAdmissionMiddleware:
             return
         pool = self.service.pool
         try:
-            if pool.full():
-                raise pool.overloaded("every model worker is busy and the queue is full")
+            why = pool.refusal()
+            if why is not None:
+                raise pool.overloaded(why)
             key = await check_key(self.service, _bearer_token(scope))
             place = pool.admit()
             if isinstance(place, str):

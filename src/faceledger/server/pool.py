@@ -5,8 +5,10 @@ worker owns its own :class:`~faceledger.engine.Engine` (its own copy of the mode
 over the one shared, thread-safe store. A request that needs a model takes a **place**
 (:meth:`ModelPool.admit`) while fewer than ``workers + queue`` places are taken; over HTTP
 it takes it as soon as its headers arrive, before its upload is read (:mod:`.admission`),
-and keeps it until it is answered. With a place it then waits (in a thread, at most
-``wait_s``) for an idle worker. A request is answered 503 with ``Retry-After`` at once
+and keeps it until it is answered. With a place it then waits (at most ``wait_s``) for a
+model thread: each worker has its own thread, which runs at a lower CPU priority than the
+event loop (``nice``), so that answering, refusals and probes included, is not starved by
+the models. A request is answered 503 with ``Retry-After`` at once
 instead when every place is taken, or when the wait it would have, estimated from the
 measured model run times, is over ``wait_s``: a client never hangs on a full server, and
 a request the service cannot start in time is refused before anything is spent on it.
@@ -14,13 +16,16 @@ a request the service cannot start in time is refused before anything is spent o
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import contextlib
+import os
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Generic, TypeVar
-
-import anyio
+from typing import Any, Generic, TypeVar
 
 from .metrics import Metrics
 from .problems import ServiceError
@@ -55,13 +60,12 @@ class ModelPool(Generic[E]):
     """Runs ``fn(worker)`` on an idle worker, in a thread, with bounded admission (see the module docstring)."""
 
     def __init__(self, workers: Sequence[E], *, queue_size: int, wait_s: float, retry_after_s: int,
-                 metrics: Metrics) -> None:
+                 metrics: Metrics, nice: int = 0) -> None:
         if not workers:
             raise ValueError("a model pool needs at least one worker")
-        self.size = len(workers)
-        self._idle: queue.Queue[E] = queue.Queue()
-        for w in workers:
-            self._idle.put(w)
+        self.size, self.nice = len(workers), nice
+        self._workers = list(workers)
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self.capacity = self.size + queue_size
         self._lock = threading.Lock()
         self.waiting = self.running = self.admitted = 0
@@ -72,6 +76,10 @@ class ModelPool(Generic[E]):
         metrics.gauge("model_places_taken", "Places taken in the model pool (uploading, waiting or running).",
                       lambda: self.admitted)
         metrics.gauge("model_workers", "Model workers (one engine with its own models each).", lambda: self.size)
+        self._threads = [threading.Thread(target=self._serve, args=(w,), name=f"faceledger-model-{i}", daemon=True)
+                         for i, w in enumerate(self._workers)]
+        for t in self._threads:
+            t.start()
 
     def overloaded(self, why: str) -> ServiceError:
         """The 503 answer (counted in ``overload_rejections_total``)."""
@@ -86,14 +94,22 @@ class ModelPool(Generic[E]):
             return 0.0
         return (ahead - self.size + 1) * self.run_s / self.size
 
+    def refusal(self) -> str | None:
+        """Why a request arriving now would be refused (for the 503's detail), or None: a hint,
+        :meth:`admit` decides."""
+        if self.admitted >= self.capacity:
+            return "every model worker is busy and the queue is full"
+        wait = self.expected_wait_s(self.admitted)
+        if wait > self.wait_s:
+            return f"the wait for a model worker would be about {wait:.1f} s, over {self.wait_s:g} s"
+        return None
+
     def admit(self) -> Place | str:
-        """Take a place without waiting; else the reason there is none (for the 503's detail)."""
+        """Take a place without waiting; else the reason there is none (see :meth:`refusal`)."""
         with self._lock:
-            if self.admitted >= self.capacity:
-                return "every model worker is busy and the queue is full"
-            wait = self.expected_wait_s(self.admitted)
-            if wait > self.wait_s:
-                return f"the wait for a model worker would be about {wait:.1f} s, over {self.wait_s:g} s"
+            why = self.refusal()
+            if why is not None:
+                return why
             self.admitted += 1
         return Place(self._leave)
 
@@ -106,45 +122,91 @@ class ModelPool(Generic[E]):
         return self.admitted >= self.capacity
 
     async def run(self, operation: str, fn: Callable[[E], R], place: Place | None = None) -> R:
-        """``fn(worker)`` in a worker thread, on ``place`` if it is held (the caller gives it back), else on
-        a place taken now and given back after; 503 :class:`ServiceError` when none is free."""
+        """``fn(worker)`` on a model thread, on ``place`` if it is held (the caller gives it back), else on
+        a place taken now and given back after; 503 :class:`ServiceError` when none is free, or when no
+        worker took the job within ``wait_s``."""
         own = None
         if place is None or not place.held:
             own = self.admit()
             if isinstance(own, str):
                 raise self.overloaded(own)
+        job = _Job(operation, fn)
+        with self._lock:
+            self.waiting += 1
+        self._jobs.put(job)
+        timer = asyncio.get_running_loop().call_later(self.wait_s, self._expire, job)
         try:
-            return await anyio.to_thread.run_sync(self._run, operation, fn)
+            return await asyncio.wrap_future(job.future)
         finally:
+            timer.cancel()
+            self._drop(job)
             if own is not None:
                 own.release()
 
-    def _run(self, operation: str, fn: Callable[[E], R]) -> R:
+    def _expire(self, job: _Job) -> None:
+        if self._drop(job):
+            with contextlib.suppress(concurrent.futures.InvalidStateError):   # the request was cancelled
+                job.future.set_exception(self.overloaded(f"no model worker was free within {self.wait_s:g} s"))
+
+    def _drop(self, job: _Job) -> bool:
+        """Take a job that no worker has started out of the queue (its thread will skip it)."""
         with self._lock:
-            self.waiting += 1
-        try:
-            worker = self._idle.get(timeout=self.wait_s)
-        except queue.Empty:
-            raise self.overloaded(f"no model worker was free within {self.wait_s:g} s") from None
-        finally:
+            if job.state != "waiting":
+                return False
+            job.state = "dropped"
+            self.waiting -= 1
+        return True
+
+    def _serve(self, worker: E) -> None:
+        """A model thread: runs the queued jobs on its own ``worker``, at a lower CPU priority than the
+        event loop's thread (see :func:`_lower_priority`), until :meth:`close`."""
+        _lower_priority(self.nice)
+        while (job := self._jobs.get()) is not None:
             with self._lock:
+                if job.state != "waiting" or not job.future.set_running_or_notify_cancel():
+                    continue
+                job.state = "running"
                 self.waiting -= 1
-        with self._lock:
-            self.running += 1
-        start = time.perf_counter()
-        try:
-            return fn(worker)
-        finally:
-            took = time.perf_counter() - start
-            self.metrics.observe_model(operation, took)
-            with self._lock:
-                self.running -= 1
-                self.run_s = took if self.run_s is None else (1 - EWMA_WEIGHT) * self.run_s + EWMA_WEIGHT * took
-            self._idle.put(worker)
+                self.running += 1
+            start = time.perf_counter()
+            try:
+                job.future.set_result(job.fn(worker))
+            except BaseException as exc:  # noqa: BLE001 - handed to the awaiting request
+                job.future.set_exception(exc)
+            finally:
+                took = time.perf_counter() - start
+                self.metrics.observe_model(job.operation, took)
+                with self._lock:
+                    self.running -= 1
+                    self.run_s = took if self.run_s is None else (1 - EWMA_WEIGHT) * self.run_s + EWMA_WEIGHT * took
 
     def workers(self) -> list[E]:
         """The workers (for start-up checks); do not run models on them outside :meth:`run`."""
-        return list(self._idle.queue)
+        return list(self._workers)
+
+    def close(self) -> None:
+        """Stop the model threads once the jobs queued so far are done."""
+        for _ in self._threads:
+            self._jobs.put(None)
+
+
+class _Job:
+    """One model run waiting for, or running on, a model thread."""
+
+    __slots__ = ("fn", "future", "operation", "state")
+
+    def __init__(self, operation: str, fn: Callable[[Any], Any]) -> None:
+        self.operation, self.fn, self.state = operation, fn, "waiting"
+        self.future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+
+def _lower_priority(nice: int) -> None:
+    """Make the calling thread ``nice`` steps nicer (Linux: per thread), so that the event loop, which
+    answers probes and refusals, gets the CPU first when the model threads would take it all."""
+    if nice <= 0 or not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, 0) + nice)
 
 
 class RateLimiter:

@@ -87,6 +87,7 @@ class Service:
                 "ledger_seq": status["ledger_seq"], "store": status["store"]}
 
     def close(self) -> None:
+        self.pool.close()
         self.gov.close()
 
 
@@ -154,7 +155,7 @@ def build_service(
         gov = opened.sharing_store(recs[0], clock=clock)
         metrics = Metrics()
         pool = ModelPool(workers, queue_size=settings.model_queue, wait_s=settings.queue_timeout_s,
-                         retry_after_s=settings.retry_after_s, metrics=metrics)
+                         retry_after_s=settings.retry_after_s, metrics=metrics, nice=settings.model_nice)
         service = Service(settings, data_dir, gov, pool, metrics,
                           RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst), created=created)
         _bootstrap(service, new_admin_key)

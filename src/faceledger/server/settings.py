@@ -48,9 +48,10 @@ class Settings(BaseModel):
     exported checkpoints; ``store`` overrides the store URL (e.g. ``postgresql://...``);
     ``policy`` is the deployment policy file (default ``<data_dir>/policy.toml`` if present).
     ``model_workers`` model runs (detect, verify, enroll, identify) run at once, each on its
-    own copy of the models; up to ``model_queue`` more wait at most ``queue_timeout_s`` for
-    one; anything beyond, or a request whose wait (estimated from the measured run times) would be
-    longer, is answered 503 with ``Retry-After: retry_after_s`` at once, on its headers.
+    own copy of the models and its own thread, ``model_nice`` steps nicer than the event loop;
+    up to ``model_queue`` more wait at most ``queue_timeout_s`` for one; anything beyond, or a
+    request whose wait (estimated from the measured run times) would be longer, is answered 503
+    with ``Retry-After: retry_after_s`` at once, on its headers.
     ``rate_limit_per_minute`` requests per API key (a token bucket of ``rate_limit_burst``;
     0 turns the limit off). ``max_request_bytes`` caps a request body (413 beyond);
     each photo is also capped by the engine (15 MB, 40 megapixels). ``max_requests`` requests are
@@ -73,6 +74,7 @@ class Settings(BaseModel):
     queue_timeout_s: Annotated[float, Field(gt=0)] = 5.0
     retry_after_s: Annotated[int, _within(1, 3600)] = 1
     opencv_threads: Annotated[int, _within(0, 64)] = 1
+    model_nice: Annotated[int, _within(0, 19)] = 5
     rate_limit_per_minute: Annotated[int, _within(0, 10**7)] = 600
     rate_limit_burst: Annotated[int, _within(1, 10**6)] = 60
     max_request_bytes: Annotated[int, _within(1024, 2**31)] = 32 * MIB
