@@ -27,11 +27,11 @@ from faceledger.errors import (
 )
 from faceledger.media.image import DecodedImage, ImageLimits, ImageSource, load_image
 from faceledger.models.base import Backend, Detections, DetectOptions
-from faceledger.models.coarse import coarse_factor, detect_coarse_to_fine, needs_refining, refine
+from faceledger.models.coarse import CANVAS, coarse_factor, detect_coarse_to_fine, needs_refining, refine
 from faceledger.models.registry import load_backend
 from faceledger.types import Box, Face, ModelInfo, Template, VerifyResult
 
-__all__ = ["DEFAULT_BACKEND", "FaceChoice", "Recognizer", "choose_face", "subject_of"]
+__all__ = ["DEFAULT_BACKEND", "FaceChoice", "Recognizer", "choose_face", "clear_subject", "subject_of"]
 
 DEFAULT_BACKEND = "yunet-sface"
 #: A large JPEG (or PNG) searched for faces is decoded at the smallest scale (JPEG 1/2, 1/4,
@@ -41,6 +41,19 @@ WORK_SIDE = 3000
 #: The long side of the search for a photo's subject (``template``/``verify`` without a face
 #: index): faces of at least 16 px at this scale, 2.5% of the photo's long side.
 SUBJECT_SIDE = 640
+#: The long side of a first, cheaper search for the subject (face choice ``None``). Its choice
+#: stands only when the :data:`SUBJECT_SIDE` search would choose the same face (see
+#: :func:`clear_subject`); otherwise that search runs. YuNet costs about a quarter as much here.
+SUBJECT_FIRST_SIDE = 320
+#: Faces narrower than this many pixels at the first search's scale may go unseen by it
+#: (twice the detector's 16 px floor).
+SUBJECT_UNSEEN_PX = 32.0
+#: How far a face's width or position may move between the two searches, as a share of its
+#: width: a decision this close to one of :func:`subject_of`'s limits is left to the finer search.
+SUBJECT_SLACK = 0.15
+#: The side of the detector's input when the first search's subject is refined on full-resolution
+#: pixels: the crop spans two face widths (elsewhere :data:`~faceledger.models.coarse.CANVAS`, 320).
+SUBJECT_REFINE_CANVAS = 224
 
 #: Which face of a photo to use: ``None`` the photo's subject (the only face, or the one
 #: that is clearly the subject: see :func:`subject_of`; an ambiguous photo is refused);
@@ -65,6 +78,10 @@ class Recognizer:
     >>> result = engine.verify("a.jpg", "b.jpg")
     >>> result.match, result.score, result.threshold
     """
+
+    #: The long side of the first search for a photo's subject (:data:`SUBJECT_FIRST_SIDE`);
+    #: ``None`` searches at :data:`SUBJECT_SIDE` only (the behaviour before it, for comparison).
+    subject_first_side: int | None = SUBJECT_FIRST_SIDE
 
     def __init__(
         self,
@@ -145,10 +162,29 @@ class Recognizer:
             # The photo's subject, the largest or the centred face: a coarser search finds it (faces
             # over 2.5% of the long side). A face index refers to detect()'s list: same search as it.
             options = replace(options, max_side=min(options.max_side, SUBJECT_SIDE))
-        # Coarse detections first: only the face chosen is refined and measured.
-        coarse = detect_coarse_to_fine(self.backend.detector, img.rgb, options, refine_faces=False)
-        chosen = choose_face(self._faces(img, coarse, False), face, *img.full_size)
-        return self._embed(img, [self._finish(img, chosen, options)])[0]
+        chosen = self._subject_first(img, options) if face is None else None
+        if chosen is None:
+            # Coarse detections first: only the face chosen is refined and measured.
+            coarse = detect_coarse_to_fine(self.backend.detector, img.rgb, options, refine_faces=False)
+            chosen = choose_face(self._faces(img, coarse, False), face, *img.full_size), options, CANVAS
+        return self._embed(img, [self._finish(img, *chosen)])[0]
+
+    def _subject_first(self, img: DecodedImage, options: DetectOptions) -> tuple[Face, DetectOptions, int] | None:
+        """The subject found by the :data:`SUBJECT_FIRST_SIDE` search when it is the one the ``options``
+        search would choose (:func:`clear_subject`), with that search's options and refinement
+        canvas (:data:`SUBJECT_REFINE_CANVAS`); else ``None``."""
+        side = self.subject_first_side
+        if side is None or options.max_side is None or options.max_side <= side:
+            return None
+        first = replace(options, max_side=side)
+        factor = coarse_factor(img.width, img.height, first)
+        if factor is None:
+            return None  # small enough for the detector to search it whole: one search is all it takes
+        coarse = detect_coarse_to_fine(self.backend.detector, img.rgb, first, refine_faces=False)
+        full_w, full_h = img.full_size
+        unseen = SUBJECT_UNSEEN_PX * factor * full_w / img.width
+        chosen = clear_subject(self._faces(img, coarse, False), full_w, full_h, unseen)
+        return None if chosen is None else (chosen, first, SUBJECT_REFINE_CANVAS)
 
     # -- comparison -----------------------------------------------------------------
     def compare(self, a: Template, b: Template) -> float:
@@ -209,13 +245,14 @@ class Recognizer:
     def _detect(self, img: DecodedImage, options: DetectOptions, quality: bool) -> list[Face]:
         return self._faces(img, detect_coarse_to_fine(self.backend.detector, img.rgb, options), quality)
 
-    def _finish(self, img: DecodedImage, face: Face, options: DetectOptions) -> Face:
-        """``face`` refined on full-resolution pixels where the coarse copy had too few, with its quality."""
+    def _finish(self, img: DecodedImage, face: Face, options: DetectOptions, canvas: int = CANVAS) -> Face:
+        """``face`` refined on full-resolution pixels (a ``canvas`` px square input) where the coarse copy
+        had too few, with its quality."""
         to_photo = _to_photo(img)
         box = (np.array(face.box.as_tuple()) / np.tile(to_photo, 2)).astype(np.float32)
         marks = (face.landmarks_array() / to_photo).astype(np.float32)
         if needs_refining(float(box[2]), coarse_factor(img.width, img.height, options)):
-            refined = refine(self.backend.detector, img.rgb, box, options.score_threshold)
+            refined = refine(self.backend.detector, img.rgb, box, options.score_threshold, canvas)
             if refined is not None:
                 box, marks = refined
         found = Detections(box[None], marks[None], np.array([face.score], np.float32))
@@ -326,6 +363,42 @@ def subject_of(faces: Sequence[Face], width: int, height: int) -> Face | None:
             if not central and f.box.w >= candidate.box.w:
                 return None
         elif candidate.box.w < ratio * f.box.w:
+            return None
+    return candidate
+
+
+def clear_subject(faces: Sequence[Face], width: int, height: int, unseen_below: float) -> Face | None:
+    """The face :func:`subject_of` would choose among ``faces`` *and any faces narrower than
+    ``unseen_below`` that a coarser search may have missed*, when that is certain; else ``None``.
+
+    Certain means: every face is clearly whole or clearly cut by the frame, and the candidate
+    (the widest whole face) passes the off-centre rule (an unseen face may be nearer the centre)
+    against every other face and against a whole face just under ``unseen_below``, each with
+    :data:`SUBJECT_SLACK` to spare (widths and positions move a little between searches).
+    ``None`` does not refuse anything: the caller runs the finer search and :func:`subject_of`.
+    """
+    if not faces:
+        return None
+    margin = EDGE_MARGIN * min(width, height)
+    whole: dict[int, Face] = {}
+    for f in faces:
+        b = f.box
+        room = min(b.x, b.y, width - b.x - b.w, height - b.y - b.h) - margin
+        if abs(room) <= SUBJECT_SLACK * b.w:
+            return None  # too near the line between whole and cut
+        if room > 0:
+            whole[id(f)] = f
+    if not whole:
+        return None
+    candidate = max(whole.values(), key=lambda f: f.box.w)
+    need = 1.0 + SUBJECT_SLACK
+    if candidate.box.w < need * OFF_CENTRE_RATIO * unseen_below:
+        return None
+    for f in faces:
+        if f is candidate:
+            continue
+        ratio = OFF_CENTRE_RATIO if id(f) in whole else 1.0
+        if candidate.box.w < need * ratio * f.box.w:
             return None
     return candidate
 

@@ -106,25 +106,28 @@ def shrink(rgb: np.ndarray, long_side: int) -> tuple[np.ndarray, float, float]:
 
 
 def refine(
-    detector: Detector, rgb: np.ndarray, box: np.ndarray, score_threshold: float
+    detector: Detector, rgb: np.ndarray, box: np.ndarray, score_threshold: float, canvas: int = CANVAS
 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """Detect the face at ``box`` again on a full-resolution crop; its (box, landmarks), or None."""
+    """Detect the face at ``box`` again on a full-resolution crop; its (box, landmarks), or None.
+
+    ``canvas``: the side of the detector's input (the crop spans ``canvas / REFINE_WIDTH`` face widths).
+    """
     h, w = rgb.shape[:2]
     bw = float(max(box[2], box[3]))
     r = min(1.0, REFINE_WIDTH / max(float(box[2]), 1.0))  # crop pixels per image pixel
-    half = CANVAS / r / 2.0
+    half = canvas / r / 2.0
     cx, cy = float(box[0] + box[2] / 2.0), float(box[1] + box[3] / 2.0)
     x0, y0 = max(0, int(cx - half)), max(0, int(cy - half))
     x1, y1 = min(w, int(np.ceil(cx + half))), min(h, int(np.ceil(cy + half)))
     if x1 - x0 < 2 or y1 - y0 < 2 or bw <= 0:
         return None
-    cw, ch = min(CANVAS, max(1, round((x1 - x0) * r))), min(CANVAS, max(1, round((y1 - y0) * r)))
-    canvas = np.zeros((CANVAS, CANVAS, 3), np.uint8)
+    cw, ch = min(canvas, max(1, round((x1 - x0) * r))), min(canvas, max(1, round((y1 - y0) * r)))
+    pixels = np.zeros((canvas, canvas, 3), np.uint8)
     interp = cv2.INTER_AREA if r < 1.0 else cv2.INTER_LINEAR
-    canvas[:ch, :cw] = cv2.resize(rgb[y0:y1, x0:x1], (cw, ch), interpolation=interp)
+    pixels[:ch, :cw] = cv2.resize(rgb[y0:y1, x0:x1], (cw, ch), interpolation=interp)
     options = DetectOptions(min_face_size=DETECTOR_MIN_FACE, score_threshold=min(score_threshold, 0.5),
                             max_faces=50, upsample=False, max_side=None)
-    d = detector.detect(canvas, options)
+    d = detector.detect(pixels, options)
     if not len(d):
         return None
     fx, fy = (x1 - x0) / cw, (y1 - y0) / ch  # canvas pixel -> image pixel
