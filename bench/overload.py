@@ -5,12 +5,19 @@ per-key rate limit off, so capacity is what is measured) and:
 
 1. **Capacity**: 4 closed-loop clients send ``POST /v1/verify`` (two 640x480 JPEGs) for
    ``--seconds``; verifications per second = C.
-2. **Overload at 2x and 10x C** (10x twice, to see whether memory settles): an open-loop arrival
-   of 2C and 10C requests per second for ``--seconds`` (a request is sent on schedule whether or
-   not earlier ones came back). Reported: answers by status, p50/p95 latency of successes and of
-   refusals, refusals without ``Retry-After``, requests with no answer within 30 s (hung), the
-   server's RSS before and after (memory flat?), and the ledger: verifications answered 200
-   against ``verify`` entries written in the phase.
+2. **Overload at 2x and 10x C** (10x twice, to see whether memory settles; ``--rates`` adds
+   phases at absolute rates, e.g. 128 req/s, an idle machine's 10x, on a loaded one): an
+   open-loop arrival of 2C and 10C requests per second for ``--seconds`` (a request is sent on
+   schedule whether or not earlier ones came back), from a lean generator (:class:`RawClient`:
+   requests encoded once, written whole on kept-alive sockets; httpx cost 17 ms of CPU per
+   request and, at 10x, was itself the queue). Reported: answers by status, p50/p95 latency of
+   successes and of refusals from the scheduled send, refusals without ``Retry-After``, requests
+   with no answer within 30 s (hung), connection errors (resets), the server's RSS before and
+   after (memory flat?), the ledger: verifications answered 200 against ``verify`` entries written
+   in the phase; and, to tell the generator's delay from the server's: the generator's send lag
+   (scheduled vs actual start), its CPU and event-loop lag, and the server's own view from its
+   metrics (time of the refusals made on the headers, time of ``/v1/verify``, its event-loop lag).
+   Why each request was refused is counted from the answers' ``detail``.
 3. **Half-open connections**: 600 and 1000 sockets that stop in the middle of their headers are
    held; ``/healthz`` and ``GET /v1/me`` are timed while they are held, and the time until the
    server has closed every one of them is measured (header deadline: 10 s).
