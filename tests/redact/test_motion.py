@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from faceledger.core.geometry import tiles
-from faceledger.redact.motion import carry_box, compose, fit_motion, invert
+from faceledger.redact.motion import CameraMotion, carry_box, compose, fit_motion, invert
 
 
 def _grid(n: int = 12, w: float = 20.0) -> np.ndarray:
@@ -68,3 +68,41 @@ def test_tiles_cover_the_image_with_overlap_and_bounded_sides(size: tuple[int, i
     xs = sorted({(x0, x1) for x0, _, x1, _ in found})
     for (_, a1), (b0, _) in zip(xs[:-1], xs[1:], strict=True):
         assert a1 - b0 >= 70  # a face up to the overlap lies whole in some tile
+
+
+def _photo_frames(groups, shifts):  # noqa: ANN001, ANN202
+    """Frames of a real group photo, each moved by one (zoom, dx, dy) of ``shifts``."""
+    from faceledger._cv import cv2
+    from faceledger.media.image import load_image
+
+    rgb = load_image(groups / "ultralight_10.jpg").rgb
+    out = []
+    for zoom, dx, dy in shifts:
+        m = np.array([[zoom, 0.0, dx], [0.0, zoom, dy]])
+        out.append(cv2.warpAffine(rgb, m, (640, 360), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT))
+    return out
+
+
+def test_camera_motion_from_the_picture_recovers_a_pan_and_a_zoom(groups):  # noqa: ANN001
+    frames = _photo_frames(groups, [(1.0, -40.0, -30.0), (1.0, -49.0, -27.0), (1.03, -49.0, -27.0)])
+    camera = CameraMotion(640, 360)
+    assert camera.step(camera.grey(frames[0])) is None  # no previous frame yet
+    pan = camera.step(camera.grey(frames[1]))
+    assert pan is not None
+    assert pan[:, 2] == pytest.approx([-9.0, 3.0], abs=0.6)
+    assert pan[:, :2] == pytest.approx(np.eye(2), abs=0.01)
+    zoom = camera.step(camera.grey(frames[2]))
+    assert zoom is not None
+    assert np.sqrt(np.linalg.det(zoom[:, :2])) == pytest.approx(1.03, abs=0.005)
+    # A face box follows the zoom: centre mapped, size scaled.
+    box = np.array([300.0, 100.0, 20.0, 24.0])
+    moved = carry_box(box, zoom)
+    assert moved[2] == pytest.approx(20.6, abs=0.15)
+
+
+def test_camera_motion_is_unknown_on_a_cut_to_a_blank_frame(groups):  # noqa: ANN001
+    (frame,) = _photo_frames(groups, [(1.0, 0.0, 0.0)])
+    camera = CameraMotion(640, 360)
+    camera.step(camera.grey(np.full_like(frame, 128)))
+    assert camera.step(camera.grey(frame)) is None  # nothing to follow from a flat frame
+    assert camera.step(camera.grey(np.full_like(frame, 128))) is None  # nothing found in a flat frame

@@ -124,3 +124,35 @@ def test_small_faces_seen_every_third_frame_stay_covered_during_a_fast_pan():
             truth = np.array([x - 11.0 * i + w / 2, y + h / 2])
             nearest = np.linalg.norm(centres - truth, axis=1).min()
             assert nearest < 3.0, f"frame {i}: small face at {truth} uncovered (nearest box {nearest:.1f} px away)"
+
+
+def test_frames_not_searched_get_boxes_carried_by_the_given_camera_motion():
+    """Every 2nd frame searched; the camera pans 13 px per frame (motion given, as from the picture).
+    Faces of 14 px seen in every searched frame, and one seen in a single searched frame only."""
+    pan = np.array([[1.0, 0.0, -13.0], [0.0, 1.0, 0.0]])
+    faces = [(200.0 + 30 * k, 150.0, 14.0, 17.0) for k in range(6)]
+    once = (500.0, 300.0, 30.0, 36.0)
+    tracker = FaceTracker()
+    out: dict[int, list] = {}
+    for i in range(16):
+        boxes = None
+        if i % 2 == 0:
+            boxes = [(x - 13.0 * i, y, w, h) for x, y, w, h in faces]
+            if i == 8:
+                boxes.append((once[0] - 13.0 * i, *once[1:]))
+            boxes = np.array(boxes)
+        for index, tracked in tracker.push(boxes, None if i == 0 else pan):
+            out[index] = tracked
+    out.update(dict(tracker.flush()))
+    assert sorted(out) == list(range(16))
+    for i in range(16):
+        centres = np.array([(t.box[0] + t.box[2] / 2, t.box[1] + t.box[3] / 2) for t in out[i]])
+        for x, y, w, h in faces:
+            truth = np.array([x - 13.0 * i + w / 2, y + h / 2])
+            assert np.linalg.norm(centres - truth, axis=1).min() < 1.0, f"frame {i}: face at {truth} uncovered"
+        if i % 2:
+            assert all(t.kind != "detected" for t in out[i])
+    for i in range(5, 12):  # the face seen once is led into and held after frame 8, moving with the camera
+        truth = np.array([once[0] - 13.0 * i + once[2] / 2, once[1] + once[3] / 2])
+        near = [t for t in out[i] if np.hypot(t.box[0] + t.box[2] / 2 - truth[0], t.box[1] + t.box[3] / 2 - truth[1]) < 1]
+        assert near and near[0].box[2] >= once[2], f"frame {i}: the face seen once is uncovered"

@@ -184,3 +184,35 @@ def _audio_only(src: Path, dst: Path) -> None:
             if packet.dts is not None:
                 packet.stream = stream
                 out.mux(packet)
+
+
+def _obscured(src: np.ndarray, out: np.ndarray, box: tuple[float, float, float, float]) -> bool:
+    """Whether the centre half of ``box`` was changed well beyond encoding noise."""
+    x, y, w, h = (int(round(v)) for v in box)
+    a = src[y + h // 4 : y + 3 * h // 4, x + w // 4 : x + 3 * w // 4].astype(int)
+    b = out[y + h // 4 : y + 3 * h // 4, x + w // 4 : x + 3 * w // 4].astype(int)
+    return a.size > 0 and float(np.abs(a - b).mean()) > 6.0
+
+
+def test_searching_every_second_frame_covers_every_face_searching_every_frame_covered(
+    groups: Path, detector, engine, tmp_path: Path
+):
+    """A pan over a real group photo (19 faces): the tracker and the camera motion carry the faces
+    through the frames that are not searched, so no face obscured before is left visible now."""
+    src = make_clip(tmp_path / "in.mp4", groups / "ultralight_10.jpg", frames=20, size=(640, 360))
+    outs = {}
+    for every in (1, 2):
+        options = RedactOptions(video=VideoSettings(detect_every=every))
+        outs[every] = Redactor(detector, options).redact(src, tmp_path / f"every{every}.mp4").reports[0].output
+    frames_in, _, _ = decode_frames(src)
+    every1, _, _ = decode_frames(outs[1])
+    every2, _, _ = decode_frames(outs[2])
+    covered = {1: 0, 2: 0}
+    for i, frame in enumerate(frames_in):
+        for face in engine.detect(frame, quality=False):
+            box = face.box.as_tuple()
+            before, now = _obscured(frame, every1[i], box), _obscured(frame, every2[i], box)
+            covered[1] += before
+            covered[2] += now
+            assert now or not before, f"frame {i}: face at {box} obscured when every frame was searched, not now"
+    assert covered[1] >= 15 * len(frames_in)  # the clip has faces to lose

@@ -109,6 +109,11 @@ def redact(
         typer.Option(help="Video: search full resolution for small faces every N frames, tracked between "
                      "(default: 4 up to 720p, 3 above)."),
     ] = None,
+    detect_every: Annotated[
+        Optional[int],
+        typer.Option(help="Video: search every Nth frame (1-3), the camera motion and tracker carry faces "
+                     "between (default: 2 from 720p up, 1 below)."),
+    ] = None,
     boxes: Annotated[bool, typer.Option("--boxes", help="Also outline what was redacted, for checking.")] = False,
     no_audio: Annotated[bool, typer.Option("--no-audio", help="Video: drop audio (default: copied as is).")] = False,
     keep_metadata: Annotated[
@@ -155,7 +160,7 @@ def redact(
             keep_metadata=keep_metadata,
             keep_audio=not no_audio,
             video=VideoSettings(detect_long_side=detect_size, fine_min_face=min_face_size, fine_every=fine_every,
-                                crf=crf, preset=preset),
+                                detect_every=detect_every, crf=crf, preset=preset),
             photo=PhotoSearch(fast=fast, centerface=centerface.value),
         )
     except ValueError as exc:

@@ -15,7 +15,7 @@ import numpy as np
 
 from faceledger._cv import cv2
 
-__all__ = ["IDENTITY", "carry_box", "compose", "fit_motion", "invert"]
+__all__ = ["IDENTITY", "CameraMotion", "carry_box", "compose", "fit_motion", "invert"]
 
 IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
 
@@ -73,3 +73,53 @@ def invert(m: np.ndarray | None) -> np.ndarray | None:
     if m is None:
         return None
     return cv2.invertAffineTransform(m).astype(np.float64)
+
+
+#: Long side (pixels) of the grey copy the camera motion is estimated on.
+_MOTION_LONG_SIDE = 320
+#: Fewest corners followed from one frame to the next to trust a motion fitted to them.
+_MIN_CORNERS = 12
+
+
+class CameraMotion:
+    """The camera motion between successive frames, from the picture itself (not from faces).
+
+    Corners of a small grey copy of the previous frame are followed into the next with
+    pyramidal Lucas-Kanade optical flow, and a similarity is fitted to them with RANSAC
+    (tolerance one pixel of the small copy). The background usually dominates the corners,
+    so this is the camera's motion; people moving on their own are outliers. ``None``
+    when too few corners are followed or too few agree (a cut, a blank or blurred frame):
+    the tracker then falls back to each face's own velocity and grows held boxes.
+    About 2 ms per 720p frame here.
+    """
+
+    def __init__(self, width: int, height: int) -> None:
+        self._scale = min(1.0, _MOTION_LONG_SIDE / max(width, height))
+        self._size = (max(8, round(width * self._scale)), max(8, round(height * self._scale)))
+        self._prev: np.ndarray | None = None
+
+    def grey(self, rgb: np.ndarray) -> np.ndarray:
+        """The small grey copy of an RGB frame this estimator works on."""
+        return cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), self._size, interpolation=cv2.INTER_AREA)
+
+    def step(self, grey: np.ndarray) -> np.ndarray | None:
+        """The motion (full-resolution pixels) from the previous frame's grey copy to ``grey``."""
+        prev, self._prev = self._prev, grey
+        if prev is None:
+            return None
+        corners = cv2.goodFeaturesToTrack(prev, maxCorners=200, qualityLevel=0.01, minDistance=7, blockSize=5)
+        if corners is None or len(corners) < _MIN_CORNERS:
+            return None
+        moved, status, _ = cv2.calcOpticalFlowPyrLK(prev, grey, corners, None, winSize=(11, 11), maxLevel=2)
+        ok = status.reshape(-1) == 1
+        if ok.sum() < _MIN_CORNERS:
+            return None
+        src, dst = corners.reshape(-1, 2)[ok], moved.reshape(-1, 2)[ok]
+        matrix, inliers = cv2.estimateAffinePartial2D(
+            src, dst, method=cv2.RANSAC, ransacReprojThreshold=1.0, maxIters=200, confidence=0.98
+        )
+        if matrix is None or inliers is None or inliers.sum() < max(_MIN_CORNERS, MIN_INLIERS * len(src)):
+            return None
+        matrix = matrix.astype(np.float64)
+        matrix[:, 2] /= self._scale  # the linear part is the same at every scale
+        return matrix

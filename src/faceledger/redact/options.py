@@ -42,6 +42,7 @@ class VideoSettings:
     fine_min_face: float = 12.0
     fine_every: int | None = None  # None: 4 up to 1280 px on the long side, 3 above
     fine_long_side: int = 1920
+    detect_every: int | None = None  # None: 2 from 1280 px on the long side up, 1 below
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     crf: int = 20
     preset: str = "superfast"
@@ -53,6 +54,8 @@ class VideoSettings:
             raise ValueError("fine_min_face must be 0 (off) or within [4, 200] pixels")
         if (self.fine_every is not None and self.fine_every < 1) or self.fine_long_side < 160:
             raise ValueError("fine_every must be at least 1 and fine_long_side at least 160 pixels")
+        if self.detect_every is not None and not (1 <= self.detect_every <= 3):
+            raise ValueError("detect_every must be within [1, 3] frames")
         if not (0 <= self.crf <= 51):
             raise ValueError("crf must be within [0, 51]")
         if self.preset not in _X264_PRESETS:

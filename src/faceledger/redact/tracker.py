@@ -114,10 +114,21 @@ class FaceTracker:
         """Frames pushed but not returned yet."""
         return len(self._pending)
 
-    def push(self, boxes: np.ndarray) -> list[tuple[int, list[TrackedBox]]]:
-        """Add the next frame's detections; return the frames that are now final."""
+    def push(
+        self, boxes: np.ndarray | None, motion: np.ndarray | None = None
+    ) -> list[tuple[int, list[TrackedBox]]]:
+        """Add the next frame's detections; return the frames that are now final.
+
+        ``boxes`` is ``None`` for a frame that was not searched (its boxes come from the
+        tracks around it). ``motion`` is the camera motion from the previous frame to this
+        one (a 2x3 similarity, e.g. from :class:`~faceledger.redact.motion.CameraMotion`);
+        when ``None`` it is fitted to the faces matched in both frames, if any.
+        """
         self._frame += 1
-        self._associate(np.asarray(boxes, dtype=np.float64).reshape(-1, 4))
+        if boxes is None:
+            self._motions[self._frame] = motion
+        else:
+            self._associate(np.asarray(boxes, dtype=np.float64).reshape(-1, 4), motion)
         self._pending.append(self._frame)
         ready = []
         while self._pending and self._pending[0] <= self._frame - self.config.lookahead:
@@ -135,15 +146,21 @@ class FaceTracker:
         horizon = max(self.config.hold, self.config.max_gap) + 1
         return [t for t in self._tracks if self._frame - t.last <= horizon]
 
-    def _associate(self, dets: np.ndarray) -> None:
+    def _associate(self, dets: np.ndarray, motion: np.ndarray | None) -> None:
         """Match detections to tracks in two passes, fitting the camera motion in between.
 
         First the tracks seen in the previous frame (predicted by their own velocity);
         the faces matched there give the camera motion; then the older tracks,
-        carried by that motion, against the detections left.
+        carried by that motion, against the detections left. With the camera motion
+        given, every track is carried by it and matched in one pass.
         """
         alive = self._alive()
         free = set(range(len(dets)))
+        if motion is not None:
+            self._motions[self._frame] = motion
+            self._match(alive, [self._predict(t) for t in alive], dets, free)
+            self._start_tracks(dets, free)
+            return
         recent = [t for t in alive if t.last == self._frame - 1]
         first = self._match(recent, [t.predict(self._frame) for t in recent], dets, free)
         before = [recent[ti].boxes[-2] for ti, _ in first]  # already extended by this frame
@@ -151,6 +168,9 @@ class FaceTracker:
         matched = {id(recent[ti]) for ti, _ in first}
         rest = [t for t in alive if id(t) not in matched]
         self._match(rest, [self._predict(t) for t in rest], dets, free)
+        self._start_tracks(dets, free)
+
+    def _start_tracks(self, dets: np.ndarray, free: set[int]) -> None:
         for di in sorted(free):
             self._tracks.append(_Track(self._next_id, [self._frame], [dets[di]]))
             self._next_id += 1

@@ -37,6 +37,7 @@ from faceledger.media.video import (
 from faceledger.models.base import Detector
 from faceledger.redact.detection import FrameFinder
 from faceledger.redact.errors import OutputExistsError
+from faceledger.redact.motion import CameraMotion
 from faceledger.redact.options import RedactOptions
 from faceledger.redact.pipeline import DecodedFrame, Reader, Writer
 from faceledger.redact.summary import FileReport, NullProgress, ProgressSink
@@ -124,6 +125,7 @@ class _VideoRun:
         self.label = label
         self.tracker = FaceTracker(options.video.tracker)
         self.finder: FrameFinder | None = None
+        self.camera: CameraMotion | None = None
         self.shape: tuple[int, ...] = ()
         self.pending: deque[_Frame] = deque()
         self.frames = self.faces = self.obscured = 0
@@ -183,6 +185,7 @@ class _VideoRun:
             out.metadata.update(self.container.metadata)
             video_out.metadata.update({k: v for k, v in video_in.metadata.items() if k != "rotate"})
         self.finder = FrameFinder(self.detector, self.options, width, height)
+        self.camera = CameraMotion(width, height)
         return Writer(out, video_out, audio_map)
 
     def _take(self, item: object, writer: Writer) -> None:
@@ -194,13 +197,15 @@ class _VideoRun:
         if rgb.shape != self.shape:  # a stream whose frame size changes: keep the first size
             rgb = cv2.resize(rgb, (self.shape[1], self.shape[0]), interpolation=cv2.INTER_AREA)
         frame = _Frame(self.frames + len(self.pending), item.pts, rgb)
-        boxes = np.zeros((0, 4))
+        boxes: np.ndarray | None = np.zeros((0, 4))
+        motion = None
         try:
+            motion = self.camera.step(self.camera.grey(frame.rgb))  # type: ignore[union-attr]
             boxes = self.finder.find(frame.rgb, frame.index)  # type: ignore[union-attr]
         except Exception as exc:  # noqa: BLE001 - fail closed: this frame will be fully obscured
             frame.error = f"frame {frame.index}: face detection failed ({type(exc).__name__}: {exc})"
         self.pending.append(frame)
-        self._drain(self.tracker.push(boxes), writer)
+        self._drain(self.tracker.push(boxes, motion), writer)
 
     def _drain(self, ready: list[tuple[int, list[TrackedBox]]], writer: Writer) -> None:
         for index, tracked in ready:

@@ -1,0 +1,107 @@
+"""Video redaction at 720p: wall-clock fps of ``faceledger redact`` and leaks by two judges, against deface.
+
+A short version of ``bench/redact_leaks.py``'s video part (about 5 minutes on 2 idle cores),
+for issue 13's goal "720p >= 30 fps with no more leaks than before"::
+
+    /tmp/deface-venv/bin/pip install deface==1.5.0 onnx onnxruntime   # once, its own venv
+    .venv/bin/python bench/redact_video.py --deface-python /tmp/deface-venv/bin/python
+
+1. The 720p test video of ``redact_leaks.py`` (camera moves over the photos of
+   ``../shared/testdata/groups``, 30 fps, ``--frames`` frames) is written to the work folder.
+2. Each command is run in a fresh process and timed (wall clock, and CPU of all its threads):
+   ``faceledger redact`` with its defaults (the command the goal is about), the same with the
+   settings before issue 13 (every frame searched, x264 ``superfast``: ``--detect-every 1
+   --preset superfast``), and deface with its defaults.
+3. Every frame of the source and of each output is judged by deface's CenterFace (score >=
+   0.5) and dlib's HOG detector (1 upsample), as in ``redact_leaks.py``; a leak is a face a
+   judge finds in an output frame where (IoU >= 0.3) it found one in the same source frame.
+
+Judgements are cached by the SHA-256 of each video's bytes in ``--workdir``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from _common import load_average, machine_rows, md_table, reproduce_command, testdata_dir
+from redact_leaks import (
+    SIZES,
+    Run,
+    build_video,
+    count_frames,
+    deface_command,
+    judge_all,
+    leaks,
+    timed,
+)
+
+_CLI = [sys.executable, "-m", "faceledger.cli.main", "redact"]
+
+
+def commands(args: argparse.Namespace, src: Path, workdir: Path) -> list[tuple[str, Path, list[str]]]:
+    """(tool label, output, command) for every tool timed."""
+    new, old, df = (workdir / f"{name}.mp4" for name in ("fl", "fl_before", "deface"))
+    return [
+        ("FaceLedger (defaults)", new, [*_CLI, str(src), str(new), "--overwrite"]),
+        ("FaceLedger (before: --detect-every 1 --preset superfast)", old,
+         [*_CLI, str(src), str(old), "--overwrite", "--detect-every", "1", "--preset", "superfast"]),
+        ("deface (defaults)", df, deface_command(args.deface_python, src, df, None)),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--deface-python", required=True, help="python of a venv with deface 1.5.0 installed")
+    parser.add_argument("--frames", type=int, default=120, help="frames of the test video (default 120)")
+    parser.add_argument("--cf-threshold", type=float, default=0.5, help="CenterFace judge score (default 0.5)")
+    parser.add_argument("--workdir", type=Path, help="keep the videos and judgements here (default: temp, removed)")
+    parser.add_argument("--no-deface", action="store_true", help="time and judge FaceLedger only")
+    args = parser.parse_args()
+
+    photos = sorted((testdata_dir() / "groups").glob("*.jpg"))
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="redact-video-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    load_before = load_average()
+    try:
+        src = workdir / f"groups_720p_{args.frames}.mp4"
+        if not src.exists():
+            print(f"building {src.name} ...", file=sys.stderr)
+            build_video(photos, SIZES["720p"], args.frames, src)
+        frames = count_frames(src)
+        runs = []
+        for tool, out, cmd in commands(args, src, workdir):
+            if args.no_deface and tool.startswith("deface"):
+                continue
+            print(f"  {tool} ...", file=sys.stderr)
+            out.unlink(missing_ok=True)
+            wall, cpu = timed(cmd)
+            runs.append(Run(tool, "720p", out, wall, cpu, frames))
+            if count_frames(out) != frames:
+                sys.exit(f"{tool} wrote {count_frames(out)} frames for {frames}")
+        load_mid = load_average()
+        judged = judge_all(args, {"720p": src}, runs, workdir)
+        print(f"## Video redaction at 720p: fps and leaks ({frames} frames, 30 fps)\n")
+        rows = []
+        for r in runs:
+            cells = [r.tool, f"{r.frames / r.seconds:.1f}", f"{1000 * r.cpu / r.frames:.0f}" if r.cpu else "-",
+                     f"{r.output.stat().st_size / 1e6:.1f}"]
+            for boxes in judged.values():
+                faces, leaked, big, big_leaked = leaks(boxes[str(src)], boxes[str(r.output)])
+                cells.append(f"{1000 * leaked / faces:.1f} ({1000 * big_leaked / max(big, 1):.1f}); {leaked} of {faces}")
+            rows.append(cells)
+        print(md_table(["tool", "fps (wall, whole command)", "CPU ms/frame", "output MB",
+                        *(f"{j} leaks per 1000 (>= 24 px); count" for j in judged)], rows))
+        print("\n" + md_table(["what", "value"], [*machine_rows(), (
+            "load before / after timing / after judging", f"{load_before} / {load_mid} / {load_average()}")]))
+        print(f"\nReproduce: `{reproduce_command()}`")
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
