@@ -91,7 +91,8 @@ def main() -> None:
                      f"{r.output.stat().st_size / 1e6:.1f}"]
             for boxes in judged.values():
                 faces, leaked, big, big_leaked = leaks(boxes[str(src)], boxes[str(r.output)])
-                cells.append(f"{1000 * leaked / faces:.1f} ({1000 * big_leaked / max(big, 1):.1f}); {leaked} of {faces}")
+                rate, big_rate = 1000 * leaked / max(faces, 1), 1000 * big_leaked / max(big, 1)
+                cells.append(f"{rate:.1f} ({big_rate:.1f}); {leaked} of {faces}")
             rows.append(cells)
         print(md_table(["tool", "fps (wall, whole command)", "CPU ms/frame", "output MB",
                         *(f"{j} leaks per 1000 (>= 24 px); count" for j in judged)], rows))

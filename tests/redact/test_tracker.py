@@ -154,5 +154,5 @@ def test_frames_not_searched_get_boxes_carried_by_the_given_camera_motion():
             assert all(t.kind != "detected" for t in out[i])
     for i in range(5, 12):  # the face seen once is led into and held after frame 8, moving with the camera
         truth = np.array([once[0] - 13.0 * i + once[2] / 2, once[1] + once[3] / 2])
-        near = [t for t in out[i] if np.hypot(t.box[0] + t.box[2] / 2 - truth[0], t.box[1] + t.box[3] / 2 - truth[1]) < 1]
+        near = [t for t in out[i] if np.hypot(*(np.array(t.box[:2]) + np.array(t.box[2:]) / 2 - truth)) < 1]
         assert near and near[0].box[2] >= once[2], f"frame {i}: the face seen once is uncovered"
