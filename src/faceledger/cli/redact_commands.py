@@ -103,7 +103,10 @@ def redact(
     mask_scale: Annotated[float, typer.Option(help="Mask size relative to the face box (1-4).")] = 1.5,
     threshold: Annotated[float, typer.Option(help="Detection score that counts as a face (lower: more recall).")] = 0.4,
     min_face_size: Annotated[float, typer.Option(help="Smallest face width in pixels (photos, video).")] = 12.0,
-    detect_size: Annotated[int, typer.Option(help="Video: long side of the frame copy searched every frame.")] = 640,
+    detect_size: Annotated[
+        Optional[int],
+        typer.Option(help="Video: long side of the frame copy searched (default: 960 for 720p, 640 otherwise)."),
+    ] = None,
     fine_every: Annotated[
         Optional[int],
         typer.Option(help="Video: search full resolution for small faces every N frames, tracked between "
@@ -123,7 +126,7 @@ def redact(
     crf: Annotated[int, typer.Option(help="Video quality (x264 CRF: lower is better, 18-23 typical).")] = 20,
     preset: Annotated[
         str, typer.Option(help="Video: x264 speed preset (ultrafast ... veryslow; slower gives smaller files).")
-    ] = "superfast",
+    ] = "ultrafast",
     fast: Annotated[
         bool, typer.Option("--fast", help="Photos: one detector pass instead of the thorough multi-scale search.")
     ] = False,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from faceledger._cv import cv2
+from faceledger.redact.planes import Picture
 
 __all__ = ["IDENTITY", "CameraMotion", "carry_box", "compose", "fit_motion", "invert"]
 
@@ -98,9 +99,10 @@ class CameraMotion:
         self._size = (max(8, round(width * self._scale)), max(8, round(height * self._scale)))
         self._prev: np.ndarray | None = None
 
-    def grey(self, rgb: np.ndarray) -> np.ndarray:
-        """The small grey copy of an RGB frame this estimator works on."""
-        return cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), self._size, interpolation=cv2.INTER_AREA)
+    def grey(self, frame: np.ndarray | Picture) -> np.ndarray:
+        """The small grey copy of a frame (RGB array or :class:`~faceledger.redact.planes.Picture`)."""
+        picture = frame if isinstance(frame, Picture) else Picture(rgb=frame)
+        return picture.grey(self._size)
 
     def step(self, grey: np.ndarray) -> np.ndarray | None:
         """The motion (full-resolution pixels) from the previous frame's grey copy to ``grey``."""

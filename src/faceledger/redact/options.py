@@ -38,17 +38,17 @@ class VideoSettings:
     and 3 above, where 1080p crowds left 3.2 instead of 1.9 per 1000 uncovered at 4.
     """
 
-    detect_long_side: int = 640
+    detect_long_side: int | None = None  # None: 960 for 720p-class frames, 640 otherwise
     fine_min_face: float = 12.0
     fine_every: int | None = None  # None: 4 up to 1280 px on the long side, 3 above
     fine_long_side: int = 1920
     detect_every: int | None = None  # None: 2 from 1280 px on the long side up, 1 below
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     crf: int = 20
-    preset: str = "superfast"
+    preset: str = "ultrafast"
 
     def __post_init__(self) -> None:
-        if self.detect_long_side < 160:
+        if self.detect_long_side is not None and self.detect_long_side < 160:
             raise ValueError("detect_long_side must be at least 160 pixels")
         if self.fine_min_face != 0 and not (4.0 <= self.fine_min_face <= 200.0):
             raise ValueError("fine_min_face must be 0 (off) or within [4, 200] pixels")

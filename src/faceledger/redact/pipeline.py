@@ -1,10 +1,11 @@
 """Reader and writer threads around the detection loop (FFmpeg releases the GIL while it works).
 
-The reader demuxes and decodes, yielding :class:`DecodedFrame` (upright RGB
-pixels and the frame's ``pts``) and audio packets, in file order. The writer
-encodes frames and muxes them with the audio packets; every call into the output
-container happens on the writer thread. An exception in either thread is raised
-again in the caller's thread at its next call.
+The reader demuxes and decodes, yielding :class:`DecodedFrame` (upright
+pixels, YUV 4:2:0 planes when the frame size is even, and the frame's ``pts``)
+and audio packets, in file order. The writer encodes frames and muxes them with
+the audio packets; every call into the output container happens on the writer
+thread. An exception in either thread is raised again in the caller's thread at
+its next call.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from faceledger._cv import cv2
+from faceledger.redact.planes import Picture
 
 if TYPE_CHECKING:
     import av
@@ -31,10 +33,11 @@ _QUEUE = 8
 
 @dataclass(frozen=True, eq=False, slots=True)
 class DecodedFrame:
-    """An upright RGB ``uint8`` frame and its presentation timestamp (stream time base)."""
+    """An upright frame (I420 planes or RGB, see :mod:`faceledger.redact.planes`) and its
+    presentation timestamp (stream time base)."""
 
     pts: int | None
-    rgb: np.ndarray
+    picture: Picture
 
 
 class _Thread:
@@ -92,7 +95,7 @@ class Reader(_Thread):
                 return
             if packet.stream.index == self.video.index:
                 for frame in packet.decode():
-                    if not self._offer(DecodedFrame(frame.pts, _upright(frame))):
+                    if not self._offer(DecodedFrame(frame.pts, _picture(frame))):
                         return
             elif packet.dts is not None and not self._offer(packet):
                 return
@@ -171,10 +174,13 @@ class Writer(_Thread):
                     item.stream = copy  # type: ignore[attr-defined]
                     self.out.mux(item)  # type: ignore[arg-type]
 
-    def _frame(self, av: object, rgb: np.ndarray) -> av.VideoFrame:
-        """The encoder's input frame. For 4:2:0 output the colour conversion is OpenCV's (BT.601,
-        video range, as FFmpeg's default): 2.4 ms instead of 6.9 ms per 720p frame here, the
-        planes equal within 4 levels (0.03 on average)."""
+    def _frame(self, av: object, pixels: np.ndarray) -> av.VideoFrame:
+        """The encoder's input frame, from I420 planes (2-D) as they are, or from RGB. For 4:2:0
+        output from RGB the colour conversion is OpenCV's (BT.601, video range, as FFmpeg's
+        default): 2.4 ms instead of 6.9 ms per 720p frame here, the planes equal within 4 levels."""
+        if pixels.ndim == 2:
+            return av.VideoFrame.from_ndarray(pixels, format="yuv420p")
+        rgb = pixels
         if self.video.pix_fmt == "yuv420p":
             return av.VideoFrame.from_ndarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420), format="yuv420p")
         return av.VideoFrame.from_ndarray(rgb, format="rgb24")
@@ -196,6 +202,13 @@ class Writer(_Thread):
 
     def _offer(self, item: object) -> bool:
         return True  # the writer produces nothing for the caller to read
+
+
+def _picture(frame: av.VideoFrame) -> Picture:
+    """The frame as I420 planes when it needs no rotation and its sides are even, else as RGB."""
+    if not frame.rotation and frame.width % 2 == 0 and frame.height % 2 == 0:
+        return Picture(yuv=frame.to_ndarray(format="yuv420p"))
+    return Picture(rgb=_upright(frame))
 
 
 def _upright(frame: av.VideoFrame) -> np.ndarray:

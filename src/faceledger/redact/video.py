@@ -40,6 +40,7 @@ from faceledger.redact.errors import OutputExistsError
 from faceledger.redact.motion import CameraMotion
 from faceledger.redact.options import RedactOptions
 from faceledger.redact.pipeline import DecodedFrame, Reader, Writer
+from faceledger.redact.planes import Picture, draw_boxes_i420, fill_i420, redact_i420
 from faceledger.redact.summary import FileReport, NullProgress, ProgressSink
 from faceledger.redact.tracker import FaceTracker, TrackedBox
 
@@ -58,7 +59,7 @@ class _Frame:
 
     index: int
     pts: int | None
-    rgb: np.ndarray
+    picture: Picture
     error: str | None = None
 
 
@@ -150,7 +151,7 @@ class _VideoRun:
                             if not isinstance(item, DecodedFrame):
                                 self._hold(early, item)
                                 continue
-                            writer = self._open_output(out, video_in, item.rgb.shape, encoder)
+                            writer = self._open_output(out, video_in, item.picture.shape, encoder)
                             writer.start()
                             for packet in early:
                                 writer.put(packet)
@@ -193,15 +194,15 @@ class _VideoRun:
         if not isinstance(item, DecodedFrame):
             writer.put(item)  # an audio packet, muxed unchanged by the writer
             return
-        rgb = item.rgb
-        if rgb.shape != self.shape:  # a stream whose frame size changes: keep the first size
-            rgb = cv2.resize(rgb, (self.shape[1], self.shape[0]), interpolation=cv2.INTER_AREA)
-        frame = _Frame(self.frames + len(self.pending), item.pts, rgb)
+        picture = item.picture
+        if picture.shape != self.shape:  # a stream whose frame size changes: keep the first size
+            picture = _resized(picture, self.shape)
+        frame = _Frame(self.frames + len(self.pending), item.pts, picture)
         boxes: np.ndarray | None = np.zeros((0, 4))
         motion = None
         try:
-            motion = self.camera.step(self.camera.grey(frame.rgb))  # type: ignore[union-attr]
-            boxes = self.finder.find(frame.rgb, frame.index)  # type: ignore[union-attr]
+            motion = self.camera.step(self.camera.grey(picture))  # type: ignore[union-attr]
+            boxes = self.finder.find(picture, frame.index)  # type: ignore[union-attr]
         except Exception as exc:  # noqa: BLE001 - fail closed: this frame will be fully obscured
             frame.error = f"frame {frame.index}: face detection failed ({type(exc).__name__}: {exc})"
         self.pending.append(frame)
@@ -217,17 +218,36 @@ class _VideoRun:
             self.progress.advance(self.label)
 
     def _finish(self, frame: _Frame, tracked: list[TrackedBox]) -> tuple[np.ndarray, int | None]:
-        """The frame's redacted pixels (or a fully obscured frame) and its pts."""
+        """The frame's redacted pixels (I420 or RGB; or a fully obscured frame) and its pts."""
+        yuv = frame.picture.yuv
         if frame.error is None:
             try:
                 boxes = np.array([t.box for t in tracked], dtype=np.float64).reshape(-1, 4)
-                rgb = redact_faces(frame.rgb, boxes, self.options.style, inplace=True)
-                if self.options.draw_boxes:
-                    draw_boxes(rgb, boxes, [_COLORS[t.kind] for t in tracked], inplace=True)
+                colors = [_COLORS[t.kind] for t in tracked]
+                if yuv is not None:
+                    pixels = redact_i420(yuv, boxes, self.options.style)
+                    if self.options.draw_boxes:
+                        draw_boxes_i420(pixels, boxes, colors)
+                else:
+                    pixels = redact_faces(frame.picture.rgb(), boxes, self.options.style, inplace=True)
+                    if self.options.draw_boxes:
+                        draw_boxes(pixels, boxes, colors, inplace=True)
                 self.faces += len(tracked)
-                return rgb, frame.pts
+                return pixels, frame.pts
             except Exception as exc:  # noqa: BLE001 - fail closed
                 frame.error = f"frame {frame.index}: redaction failed ({type(exc).__name__}: {exc})"
         self.obscured += 1
         self.first_error = self.first_error or frame.error
-        return obscure_frame(frame.rgb, self.options.style.fill_color), frame.pts
+        color = self.options.style.fill_color
+        if yuv is not None:
+            return fill_i420(yuv, color), frame.pts
+        return obscure_frame(frame.picture.rgb(), color), frame.pts
+
+
+def _resized(picture: Picture, shape: tuple[int, ...]) -> Picture:
+    """``picture`` scaled to ``shape`` (height, width), in the same representation."""
+    height, width = shape[:2]
+    rgb = cv2.resize(picture.rgb(), (width, height), interpolation=cv2.INTER_AREA)
+    if picture.yuv is None:
+        return Picture(rgb=rgb)
+    return Picture(yuv=cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420))
