@@ -216,3 +216,29 @@ def test_searching_every_second_frame_covers_every_face_searching_every_frame_co
             covered[2] += now
             assert now or not before, f"frame {i}: face at {box} obscured when every frame was searched, not now"
     assert covered[1] >= 15 * len(frames_in)  # the clip has faces to lose
+
+
+def test_an_encoder_error_leaves_no_output(multiface: Path, detector, tmp_path: Path, monkeypatch):
+    """Frames stay YUV to the encoder; if encoding fails mid-video the run stops with the error and
+    nothing is written (no output, no partial file)."""
+    import av
+
+    from faceledger.redact import pipeline
+
+    src = make_clip(tmp_path / "in.mp4", multiface, frames=12)
+    calls = {"n": 0}
+    real = pipeline.Writer._frame
+
+    def failing(self, av_module, pixels):  # noqa: ANN001, ANN202
+        calls["n"] += 1
+        assert pixels.ndim == 2, "even-sized H.264 frames reach the encoder as I420 planes"
+        if calls["n"] == 5:
+            raise av.error.ExternalError(-542398533, "simulated encoder failure")
+        return real(self, av_module, pixels)
+
+    monkeypatch.setattr(pipeline.Writer, "_frame", failing)
+    out = tmp_path / "out" / "in_redacted.mp4"
+    with pytest.raises(CorruptVideoError, match="cannot decode or encode"):
+        Redactor(detector).redact(src, out)
+    assert calls["n"] == 5
+    assert list(out.parent.iterdir()) == []
