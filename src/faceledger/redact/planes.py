@@ -138,3 +138,5 @@ def draw_boxes_i420(yuv: np.ndarray, boxes: np.ndarray, colors: Sequence[tuple[i
         for plane, value in ((u, cu), (v, cv)):
             p0, p1 = (round(bx / 2), round(by / 2)), (round((bx + bw) / 2), round((by + bh) / 2))
             cv2.rectangle(plane, p0, p1, value, max(1, thick // 2))
+
+
