@@ -105,7 +105,7 @@ def redact(
     min_face_size: Annotated[float, typer.Option(help="Smallest face width in pixels (photos, video).")] = 12.0,
     detect_size: Annotated[
         Optional[int],
-        typer.Option(help="Video: long side of the frame copy searched (default: 960 for 720p, 640 otherwise)."),
+        typer.Option(help="Video: long side of the frame copy searched (default: 640)."),
     ] = None,
     fine_every: Annotated[
         Optional[int],
@@ -115,7 +115,7 @@ def redact(
     detect_every: Annotated[
         Optional[int],
         typer.Option(help="Video: search every Nth frame (1-3), the camera motion and tracker carry faces "
-                     "between (default: 2 from 720p up, 1 below)."),
+                     "between (default: 1, every frame)."),
     ] = None,
     boxes: Annotated[bool, typer.Option("--boxes", help="Also outline what was redacted, for checking.")] = False,
     no_audio: Annotated[bool, typer.Option("--no-audio", help="Video: drop audio (default: copied as is).")] = False,

@@ -40,14 +40,11 @@ _FINE_DETECTOR_MIN_FACE = 12.0
 _COARSE_KEEP_MIN_FACE = 7.0
 #: Automatic ``fine_every``: every 4th frame up to this long side (pixels), every 3rd above.
 _FINE_EVERY_4_UP_TO = 1280
-#: Frames whose long side is in (_HD_FROM, _HD_UP_TO] pixels (720p) are searched, by default, on a
-#: 960 px copy every 2nd frame, without a fine pass (the copy keeps faces from 9 px of the
-#: frame); others every frame on a 640 px copy with a fine pass. On bench/redact_leaks.py's 720p
-#: video (9,710 face-frames found by CenterFace) that left 4.0 face-frames per 1000 outside the
-#: masks for about 36 ms of detection CPU per frame, against 4.5 for 63 ms before (640 px copy
-#: every frame, native fine pass every 4th); a 640 px copy every 2nd frame with the fine pass
-#: every 8th left 6.3, every 3rd frame on the 960 px copy 5.9.
-_HD_FROM, _HD_UP_TO = 960, 1280
+#: The default long side of the copy searched every frame. Issue 13's second round tried, for
+#: 720p, a 960 px copy every 2nd frame plus a 640 px copy every 4th: on bench/redact_video.py's
+#: 720p clip it left 5 face-frames uncovered by CenterFace's count against 0 for this (640 px
+#: every frame, native-resolution fine pass every 4th) and saved no CPU, so it was reverted.
+_DETECT_LONG_SIDE = 640
 _SECOND_LONG_SIDE = 640
 _MAX_FACES = 5000
 #: The fine pass keeps faces up to this multiple of the coarse pass's smallest face.
@@ -72,7 +69,7 @@ class FrameFinder:
         self._threshold = options.score_threshold
         video = options.video
         long_side = max(width, height)
-        self._scale = min(1.0, (video.detect_long_side or _auto_detect_side(long_side)) / long_side)
+        self._scale = min(1.0, (video.detect_long_side or _DETECT_LONG_SIDE) / long_side)
         self._size = (max(1, round(width * self._scale)), max(1, round(height * self._scale)))
         self._coarse_min = _DETECTOR_MIN_FACE / self._scale
         fine_scale = 0.0
@@ -84,7 +81,7 @@ class FrameFinder:
         self._fine_size = (round(width * self._fine_scale), round(height * self._fine_scale))
         overlap = math.ceil(self._coarse_min * _FINE_UPPER * self._fine_scale) + 2
         self._tiles = tiles(self._fine_size, SMALLEST_LONG_SIDE, overlap) if self._fine_scale else []
-        self._search_every = video.detect_every or (2 if _HD_FROM < long_side <= _HD_UP_TO else 1)
+        self._search_every = video.detect_every or 1
         self._every = video.fine_every or (3 if long_side > _FINE_EVERY_4_UP_TO else 4)
         # With a coarse copy well above 640 px, fine frames also search a 640 px copy: dense crowds
         # have faces YuNet finds only there (see _COARSE_KEEP_MIN_FACE).
@@ -158,11 +155,6 @@ class FrameFinder:
         boxes, scores = np.concatenate(found_boxes), np.concatenate(found_scores)
         small = boxes[:, 2] < self._coarse_min * _FINE_UPPER
         return boxes[small], scores[small]
-
-
-def _auto_detect_side(long_side: int) -> int:
-    """The default long side of the every-frame copy (see ``_HD_FROM``)."""
-    return 960 if _HD_FROM < long_side <= _HD_UP_TO else 640
 
 
 def _merge(boxes: np.ndarray, scores: np.ndarray, threshold: float = 0.3) -> np.ndarray:

@@ -38,11 +38,11 @@ class VideoSettings:
     and 3 above, where 1080p crowds left 3.2 instead of 1.9 per 1000 uncovered at 4.
     """
 
-    detect_long_side: int | None = None  # None: 960 for 720p-class frames, 640 otherwise
+    detect_long_side: int | None = None  # None: 640
     fine_min_face: float = 12.0
     fine_every: int | None = None  # None: 4 up to 1280 px on the long side, 3 above
     fine_long_side: int = 1920
-    detect_every: int | None = None  # None: 2 from 1280 px on the long side up, 1 below
+    detect_every: int | None = None  # None: 1 (every frame)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     crf: int = 20
     preset: str = "ultrafast"
