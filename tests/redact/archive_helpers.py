@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from faceledger.models.base import Detections, DetectOptions
+from faceledger.models.base import Detections, DetectOptions, Detector
 
 #: A photo of exactly this width makes :func:`crashing_detector`'s worker process die.
 CRASH_WIDTH = 333
@@ -41,3 +41,34 @@ def unloadable_detector() -> CrashOnWidth:
     from faceledger.errors import ModelFileError
 
     raise ModelFileError("the detector's model file does not match its SHA-256")
+
+
+class CrashAfter:
+    """The default detector, except that its process dies on its ``CRASH_CALL``-th search."""
+
+    name = "crash-after"
+
+    def __init__(self) -> None:
+        from faceledger.models.registry import load_detector
+
+        self.inner, self.calls = load_detector("yunet-sface"), 0
+
+    def detect(self, rgb: np.ndarray, options: DetectOptions) -> Detections:
+        self.calls += 1
+        if self.calls == CRASH_CALL:
+            os._exit(17)
+        return self.inner.detect(rgb, options)
+
+
+#: :class:`CrashAfter` kills its process on this call (a split video's worker, part way through).
+CRASH_CALL = 20
+
+
+def crash_after_detector() -> CrashAfter:
+    return CrashAfter()
+
+
+def default_detector() -> Detector:
+    from faceledger.models.registry import load_detector
+
+    return load_detector("yunet-sface")

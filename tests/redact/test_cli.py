@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -71,11 +70,10 @@ def test_bad_input_exits_2(app, photo: Path, args: list[str]):
     assert result.exit_code == 2, result.output
 
 
-def test_detector_failure_exits_3_with_an_obscured_output(app, photo: Path, monkeypatch, engine):
+def test_detector_failure_exits_3_with_an_obscured_output(app, photo: Path, monkeypatch):
     import faceledger.models.registry as registry
 
-    broken = replace(engine.backend, detector=RaisingDetector())
-    monkeypatch.setattr(registry, "load_backend", lambda name, **kw: broken)
+    monkeypatch.setattr(registry, "load_detector", lambda name: RaisingDetector())
     result = runner.invoke(app, ["redact", str(photo)])
     assert result.exit_code == 3, result.output
     assert "detection_failed" in result.output

@@ -93,3 +93,20 @@ def test_default_720p_search_covers_the_dense_crowd(detector, crowd_frame: np.nd
     # Measured: 188 and 173 of 190 (before issue 13's change: 159).
     assert (iou(ref, both) >= 0.3).any(axis=1).mean() >= 0.97
     assert (iou(ref, between) >= 0.3).any(axis=1).mean() >= 0.85
+
+
+def test_redactor_loads_the_detector_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Redaction needs no embedder: the default backend's whole load (SFace folded for
+    onnxruntime, seconds) is not run, only YuNet's (checked against its SHA-256)."""
+    from faceledger.errors import UnknownBackendError
+    from faceledger.models import yunet_sface
+    from faceledger.models.registry import load_detector
+    from faceledger.redact import Redactor
+
+    def whole_backend(**_: object) -> None:
+        raise AssertionError("the whole backend was loaded")
+
+    monkeypatch.setattr(yunet_sface, "load", whole_backend)
+    assert isinstance(Redactor().detector, yunet_sface.YuNetDetector)
+    with pytest.raises(UnknownBackendError):
+        load_detector("no-such-backend")

@@ -135,7 +135,9 @@ def redact(
         typer.Option(help="Photos: also search with CenterFace (auto: when its model package is installed)."),
     ] = SecondDetector.auto,
     workers: Annotated[
-        Optional[int], typer.Option(min=1, help="Folders: worker processes (default: one per core).")
+        Optional[int],
+        typer.Option(min=1, help="Folders, and a video of 10 s or more split in time: worker processes "
+                     "(default: one per core)."),
     ] = None,
     ray: Annotated[
         Optional[str],
@@ -163,7 +165,7 @@ def redact(
             keep_metadata=keep_metadata,
             keep_audio=not no_audio,
             video=VideoSettings(detect_long_side=detect_size, fine_min_face=min_face_size, fine_every=fine_every,
-                                detect_every=detect_every, crf=crf, preset=preset),
+                                detect_every=detect_every, crf=crf, preset=preset, workers=workers),
             photo=PhotoSearch(fast=fast, centerface=centerface.value),
         )
     except ValueError as exc:

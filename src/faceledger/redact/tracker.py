@@ -212,7 +212,9 @@ class FaceTracker:
 
     # -- decisions ----------------------------------------------------------------------
     def _emit(self, index: int) -> tuple[int, list[TrackedBox]]:
-        out = [tb for t in self._tracks for tb in self._boxes_at(t, index)]
+        # In box order, not track order: overlapping masks are drawn in an order that does not depend
+        # on when the tracks began (a split video's segments start them at different frames).
+        out = sorted((tb for t in self._tracks for tb in self._boxes_at(t, index)), key=lambda tb: (tb.box, tb.kind))
         self._forget(index)
         return index, out
 

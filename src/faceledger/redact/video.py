@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -47,7 +48,7 @@ from faceledger.redact.tracker import FaceTracker, TrackedBox
 if TYPE_CHECKING:
     import av
 
-__all__ = ["redact_video"]
+__all__ = ["SegmentMismatchError", "Window", "redact_video"]
 
 _MAX_EARLY_PACKETS = 20_000
 #: Up to this many boxes a YUV frame is redacted on its planes (nothing else changes); above,
@@ -55,6 +56,29 @@ _MAX_EARLY_PACKETS = 20_000
 #: round trip 12 ms (pixels outside the masks then within 4 levels, as before issue 13).
 _PLANES_UP_TO = 12
 _COLORS = {"detected": (0, 230, 0), "interpolated": (255, 200, 0), "held": (255, 140, 0), "lead": (255, 140, 0)}
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The frames one worker of a split run handles (0-based frame numbers of the whole video).
+
+    Frames ``warm`` to ``tail`` are decoded, searched and tracked (the first ones warm up the
+    tracker and the camera motion, the last ones are the tracker's look-ahead); only frames
+    ``first`` to ``end`` are written. ``pts`` holds the presentation timestamps of frames
+    ``warm`` to ``tail`` (the decoder must give exactly these), ``shape`` the (height, width)
+    of the video's first frame, to which every frame is brought as in a whole run.
+    """
+
+    warm: int
+    first: int
+    end: int
+    tail: int
+    pts: tuple[int, ...]
+    shape: tuple[int, int]
+
+
+class SegmentMismatchError(CorruptVideoError):
+    """The frames decoded after seeking are not the ones the split planned (a bad index)."""
 
 
 @dataclass(slots=True)
@@ -74,8 +98,13 @@ def redact_video(
     options: RedactOptions | None = None,
     progress: ProgressSink | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    window: Window | None = None,
 ) -> FileReport:
-    """Redact the video at ``source`` into ``output`` (container and codec from its extension)."""
+    """Redact the video at ``source`` into ``output`` (container and codec from its extension).
+
+    ``window``: only that part of the video, without audio (a worker of
+    :mod:`faceledger.redact.split`; ``output`` is then one segment).
+    """
     import av.error
 
     options = options or RedactOptions()
@@ -89,6 +118,7 @@ def redact_video(
     try:
         with container:
             run = _VideoRun(container, info, detector, options, progress or NullProgress(), source.name)
+            run.window = window
             run.execute(tmp, muxer, encoder)
         if run.frames == 0:
             raise CorruptVideoError(f"{source}: no frame could be decoded", path=str(source))
@@ -134,13 +164,19 @@ class _VideoRun:
         self.shape: tuple[int, ...] = ()
         self.pending: deque[_Frame] = deque()
         self.frames = self.faces = self.obscured = 0
+        self.taken = 0  # frames decoded and handed to the tracker
         self.first_error: str | None = None
+        self.window: Window | None = None
 
     def execute(self, tmp: Path, muxer: str, encoder: str) -> None:
         import av
 
         video_in = self.container.streams.video[0]
-        audio_in = list(self.container.streams.audio) if self.options.keep_audio else []
+        audio_in = list(self.container.streams.audio) if self.options.keep_audio and not self.window else []
+        if self.window is not None:
+            self.shape = self.window.shape
+            if self.window.warm > 0:
+                self.container.seek(self.window.pts[0], stream=video_in, backward=True, any_frame=False)
         keep_tags = self.options.keep_metadata and muxer in ("mp4", "mov")
         out_options = {"movflags": "use_metadata_tags"} if keep_tags else {}
         self.progress.begin(self.label, self.label, self.info.frames)
@@ -150,7 +186,7 @@ class _VideoRun:
                 writer: Writer | None = None
                 early: list[object] = []  # audio packets before the first frame
                 try:
-                    for item in reader:
+                    for item in self._items(reader):
                         if writer is None:
                             if not isinstance(item, DecodedFrame):
                                 self._hold(early, item)
@@ -171,6 +207,25 @@ class _VideoRun:
         finally:
             self.progress.end(self.label)
 
+    def _items(self, reader: Reader) -> Iterator[object]:
+        """The reader's items; in a window, only its frames (checked against the planned pts)."""
+        window = self.window
+        if window is None:
+            yield from reader
+            return
+        wanted = len(window.pts)
+        for item in reader:
+            if not isinstance(item, DecodedFrame) or (item.pts is not None and item.pts < window.pts[0]):
+                continue  # frames between the keyframe sought and the window
+            if item.pts != window.pts[self.taken]:
+                raise SegmentMismatchError(f"{self.label}: frame {window.warm + self.taken} decoded with pts "
+                                           f"{item.pts}, {window.pts[self.taken]} planned")
+            yield item
+            if self.taken == wanted:
+                return
+        if self.taken < wanted:
+            raise SegmentMismatchError(f"{self.label}: {self.taken} of {wanted} planned frames decoded")
+
     def _hold(self, early: list[object], packet: object) -> None:
         """Keep an audio packet that arrived before any video frame (the output is not open yet)."""
         if len(early) >= _MAX_EARLY_PACKETS:
@@ -180,8 +235,8 @@ class _VideoRun:
     def _open_output(
         self, out: av.container.OutputContainer, video_in: av.video.stream.VideoStream, shape: tuple, encoder: str
     ) -> Writer:
-        height, width = shape[:2]
-        self.shape = tuple(shape)
+        height, width = (self.shape or shape)[:2]
+        self.shape = (height, width)
         settings = self.options.video
         video_out = add_video_output(out, video_in, (width, height), encoder, settings.crf, settings.preset)
         keep = self.options.keep_metadata
@@ -201,7 +256,8 @@ class _VideoRun:
         picture = item.picture
         if picture.shape != self.shape:  # a stream whose frame size changes: keep the first size
             picture = _resized(picture, self.shape)
-        frame = _Frame(self.frames + len(self.pending), item.pts, picture)
+        frame = _Frame((self.window.warm if self.window else 0) + self.taken, item.pts, picture)
+        self.taken += 1
         boxes: np.ndarray | None = np.zeros((0, 4))
         motion = None
         try:
@@ -213,10 +269,13 @@ class _VideoRun:
         self._drain(self.tracker.push(boxes, motion), writer)
 
     def _drain(self, ready: list[tuple[int, list[TrackedBox]]], writer: Writer) -> None:
+        base = self.window.warm if self.window else 0
         for index, tracked in ready:
             frame = self.pending.popleft()
-            if frame.index != index:  # the tracker and the buffer move in lockstep
-                raise RuntimeError(f"internal error: frame {frame.index} pending, tracker gave {index}")
+            if frame.index != base + index:  # the tracker and the buffer move in lockstep
+                raise RuntimeError(f"internal error: frame {frame.index} pending, tracker gave {base + index}")
+            if self.window is not None and not (self.window.first <= frame.index < self.window.end):
+                continue  # warm-up or look-ahead: another segment writes it
             writer.put(self._finish(frame, tracked))
             self.frames += 1
             self.progress.advance(self.label)
