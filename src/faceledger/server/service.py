@@ -30,7 +30,7 @@ from faceledger.recognizer import Recognizer
 from faceledger.records import Policy
 
 from .metrics import Metrics
-from .pool import ModelPool, RateLimiter
+from .pool import ModelPool, RateLimiter, keep_model_heap
 from .settings import Settings
 
 __all__ = ["SETUP_ACTOR", "Service", "build_service"]
@@ -141,6 +141,7 @@ def build_service(
     ``recognizers`` reuses loaded models (one per model worker); ``clock`` replaces the
     engines' clock (tests); ``new_admin_key`` creates a fresh admin key even if one exists.
     """
+    keep_model_heap()  # before the model threads make their malloc arenas (see its docstring)
     created: list[str] = []
     data_dir = _data_dir(settings, created)
     policy_file = settings.policy_file or _default_policy_file(data_dir, created)
