@@ -28,10 +28,13 @@ from faceledger.errors import StoreError
 
 from ._common import rank_subjects
 from .ann import AnnIndex, make_ann
+from .planes import ROTATE_SLACK, PlaneScanner, Probe, pca_basis, plane1, plane_top, row_bounds
 from .rowmap import RowMap
-from .scan import SCALE, Int8Scanner, exact_top, quantize, wide_residual
+from .scan import SCALE, quantize
 
 __all__ = ["AnnOptions", "GalleryIndex"]
+
+BASIS_MIN = 2_048  # templates from which the index is rotated to the gallery's principal axes (see planes.py)
 
 
 @dataclass(frozen=True)
@@ -77,16 +80,17 @@ class GalleryIndex:
         self._exact = exact
         self._float32_up_to = float32_up_to if exact is not None else None
         self._codes = np.zeros((0, dimension), np.int8)
-        self._resid = np.zeros(0, np.float32)  # each row's |x - x8|
+        self._resid = np.zeros(0, np.float32)  # each row's |x' - x8|
+        self._rest = np.zeros(0, np.float32)  # each row's |x'_2| (rounded up)
+        self._resid1 = np.zeros(0, np.float32)  # each row's |x'_1 - x8_1| (plane 1 only, rounded up)
+        self._basis: np.ndarray | None = None  # x' = x @ basis (None: x' = x), set from BASIS_MIN templates
         self._vecs: np.ndarray | None = np.zeros((0, dimension), np.float32)
         self._tids = np.zeros(0, np.int64)
         self._sids = np.zeros(0, np.int64)
         self._n = 0
         self._row = RowMap()
-        self._max_residual = 0.0  # the largest |x - x8| of any row ever added but the wide ones
         self._max_norm = 0.0  # the largest |x8| of any row ever added
-        self._wide: dict[int, float] = {}  # template id -> residual, of rows with clipped components
-        self._scanner = Int8Scanner(scan_threads)
+        self._scanner = PlaneScanner(plane1(dimension), scan_threads)
         self._ann: AnnIndex | None = None
         self._building: list[tuple[str, np.ndarray, np.ndarray | None]] | None = None
         self._builder: threading.Thread | None = None
@@ -98,8 +102,8 @@ class GalleryIndex:
     @property
     def nbytes(self) -> int:
         """Bytes of the arrays held (codes, ids, residual bound; a float32 copy if kept)."""
-        held = self._codes.nbytes + self._tids.nbytes + self._sids.nbytes + self._resid.nbytes
-        return held + (0 if self._vecs is None else self._vecs.nbytes)
+        held = sum(a.nbytes for a in (self._codes, self._tids, self._sids, self._resid, self._rest, self._resid1))
+        return held + self._scanner.nbytes + (0 if self._vecs is None else self._vecs.nbytes)
 
     @property
     def template_ids(self) -> set[int]:
@@ -139,20 +143,17 @@ class GalleryIndex:
             tids, sids, vecs = tids[fresh], np.asarray(sids, np.int64)[fresh], np.asarray(vecs, np.float32)[fresh]
             if len(tids) == 0:
                 return
-            codes, residual = quantize(vecs)
-            wide = residual > wide_residual(self.dimension)
-            self._wide.update(zip(tids[wide].tolist(), residual[wide].tolist(), strict=True))
-            if not wide.all():
-                self._max_residual = max(self._max_residual, float(residual[~wide].max()))
-            self._max_norm = max(self._max_norm, float((np.linalg.norm(vecs, axis=1) + residual).max()))
+            if self._basis is None and self._n + len(tids) >= BASIS_MIN:
+                self._rotate(vecs)
             self._grow(self._n + len(tids))
             end = self._n + len(tids)
-            self._codes[self._n:end], self._tids[self._n:end], self._sids[self._n:end] = codes, tids, sids
-            self._resid[self._n:end] = residual
+            self._tids[self._n:end], self._sids[self._n:end] = tids, sids
+            self._encode(self._n, vecs)
             if self._vecs is not None:
                 self._vecs[self._n:end] = vecs
             self._row.add(tids, np.arange(self._n, end))
             self._n = end
+            self._scanner.changed(end - len(tids), end)
             if self._float32_up_to is not None and end > self._float32_up_to:
                 self._vecs = None  # large: re-score from the store instead (a quarter of the memory)
             if self._ann is not None:
@@ -167,13 +168,14 @@ class GalleryIndex:
             tids = np.unique(np.asarray(tids, np.int64))
             present = tids[self._row.rows(tids) >= 0].tolist()
             for t in present:
-                self._wide.pop(t, None)
                 i, last = self._row.pop(t), self._n - 1
                 if i != last:
-                    for a in (self._codes, self._tids, self._sids, self._resid, self._vecs):
+                    for a in (self._codes, self._tids, self._sids, self._resid, self._rest, self._resid1, self._vecs):
                         if a is not None:
                             a[i] = a[last]
                     self._row.set(int(self._tids[i]), i)
+                self._scanner.changed(i, i + 1)
+                self._scanner.changed(last, last + 1)
                 self._n = last
             gone = np.array(present, np.int64)
             if self._ann is not None and len(gone):
@@ -195,9 +197,29 @@ class GalleryIndex:
             b[:n] = a[:n]
             return b
         self._codes, self._tids, self._sids = grown(self._codes), grown(self._tids), grown(self._sids)
-        self._resid = grown(self._resid)
+        self._resid, self._rest, self._resid1 = grown(self._resid), grown(self._rest), grown(self._resid1)
         if self._vecs is not None:
             self._vecs = grown(self._vecs)
+
+    def _encode(self, at: int, vecs: np.ndarray) -> None:
+        """Codes, residuals and plane 2 norms of ``vecs`` (original basis) into rows ``at:``."""
+        if len(vecs) == 0:
+            return
+        rotated = vecs if self._basis is None else vecs @ self._basis
+        codes, residual = quantize(rotated)
+        self._max_norm = max(self._max_norm, float((np.linalg.norm(vecs, axis=1) + residual).max()))
+        end = at + len(vecs)
+        self._codes[at:end], self._resid[at:end] = codes, residual
+        self._rest[at:end], self._resid1[at:end] = row_bounds(rotated, codes, self._scanner.d1)
+
+    def _rotate(self, new: np.ndarray) -> None:
+        """Choose the basis from the rows held and ``new`` ones, and encode the held rows in it again."""
+        n = self._n
+        held = self._rows_float(np.arange(n)) if n else np.zeros((0, self.dimension), np.float32)
+        self._basis = pca_basis(np.concatenate([held, new]))
+        self._max_norm = 0.0
+        self._encode(0, held)
+        self._scanner.changed(0, n)
 
     def _rows_float(self, rows: np.ndarray) -> np.ndarray:
         """float32 templates of ``rows`` (kept, or fetched through ``exact``)."""
@@ -219,7 +241,11 @@ class GalleryIndex:
                 return
             self._building = []
             n = self._n  # the graph is built from the codes (its answers are re-scored exactly)
-            vecs = self._vecs[:n].copy() if self._vecs is not None else self._codes[:n].astype(np.float32) / SCALE
+            if self._vecs is not None:
+                vecs = self._vecs[:n].copy()
+            else:  # back from the rotated basis
+                vecs = self._codes[:n].astype(np.float32) / SCALE
+                vecs = vecs if self._basis is None else vecs @ self._basis.T
             snap = (self._tids[:n].copy(), vecs)
         if self.options.background:
             self._builder = threading.Thread(target=self._build, args=snap, name="faceledger-hnsw", daemon=True)
@@ -278,18 +304,30 @@ class GalleryIndex:
                 order = np.lexsort((tids, -scores))
                 return tids[order], scores[order]
             return from_graph
-        scan, q_residual = self._scanner.scores(self._codes[:n], q)
-        q_norm = float(np.linalg.norm(q))
-        bound = q_norm * self._max_residual + q_residual * self._max_norm
-        wide = None
-        if self._wide:
-            w_rows = self._row.rows(np.fromiter(self._wide, np.int64, len(self._wide)))
-            wide = (w_rows, q_norm * np.array(list(self._wide.values())) + q_residual * self._max_norm)
+        return self._plane_search(q, n, rescore)
 
-        def finer(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # q . x8, within |q| |x - x8| of q . x
-            return self._codes[rows].astype(np.float32) @ q / SCALE, q_norm * self._resid[rows]
+    def _plane_search(self, q: np.ndarray, n: int, rescore: Callable[[np.ndarray], np.ndarray]
+                      ) -> Callable[[int], tuple[np.ndarray, np.ndarray]]:
+        """``scores_of(m)`` of the two-plane scan (:mod:`.planes`), then the int8 bound of :func:`.scan.exact_top`."""
+        qr = q if self._basis is None else q @ self._basis
+        q_scale = 127 / max(float(np.abs(qr).max()), 1e-30)  # the probe's own int8 scale: its full range
+        q8 = np.rint(qr * q_scale).astype(np.int8)
+        unit, d1, codes = SCALE * q_scale, self._scanner.d1, self._codes[:n]
+        q_norm, q_residual = float(np.linalg.norm(q)), float(np.linalg.norm(qr - q8 / q_scale))
+        terms = [(self._rest[:n], float(np.linalg.norm(qr[d1:])) * unit), (self._resid1[:n], q_norm * unit)]
+        upper = self._scanner.upper(codes, q8, terms)
+
+        def own(rows: np.ndarray) -> np.ndarray:  # |q' . (x' - x8)| <= |q| |x' - x8|
+            return q_norm * self._resid[rows]
+
+        def finer(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # q' . x8, within |q| |x' - x8| of q . x
+            return self._codes[rows].astype(np.float32) @ qr / SCALE, own(rows) + ROTATE_SLACK
+
+        # |q' . x8 - q8 . x8| <= |q' - q8| |x8|, and the float32 rounding of the rotation
+        probe = Probe(upper, unit, q_residual * self._max_norm + ROTATE_SLACK,
+                      lambda rows: self._scanner.full(codes, rows, q8), own, finer, rescore)
 
         def from_scan(m: int) -> tuple[np.ndarray, np.ndarray]:
-            rows, scores = exact_top(scan, m, bound, rescore, wide, finer)
+            rows, scores = plane_top(probe, m)
             return self._tids[rows], scores
         return from_scan

@@ -1,0 +1,215 @@
+"""A two-plane exact scan: read the first ``PLANE1`` dimensions of every row, the rest only where they could matter.
+
+Templates are rotated by a fixed orthogonal matrix ``R`` (:func:`pca_basis`: the
+principal axes of the gallery, highest variance first; cosines are unchanged) before
+they are quantised to int8 (:func:`.scan.quantize`). Plane 1 is the first ``PLANE1``
+columns of every code, packed for numkong's int8 matrix kernel in chunks of ``CHUNK``
+rows; plane 2, the rest, stays in the code array and is read only for the rows that
+survive plane 1.
+
+For a probe ``q' = q R`` (quantised ``q8``) and a row ``x' = x R`` (code ``x8``, plane
+parts ``_1`` and ``_2``), with ``p = q8_1 . x8_1 / SCALE**2``::
+
+    q . x  =  q'_1 . x'_1 + q'_2 . x'_2  <=  p + bound + |q'_2| |x'_2|
+
+where ``bound`` is the int8 error bound of :mod:`.scan` (it bounds the error of any
+part of the dot product, since each part's residual is at most the row's) and
+``|x'_2|`` is kept per row, rounded up. Once ``m`` rows are known whose exact score is
+at least ``L`` (from their full int8 scores minus ``bound``), a row whose upper bound is
+below ``L`` cannot be in the top ``m``: only the others read plane 2. The result is
+the exact float32 top ``m``, proven, not estimated; the pruning is strong for a probe
+with close matches and weak for one without (it then reads plane 2 of more rows).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .scan import BLOCK, FLOAT_SLACK, RESCORE, SCALE, Scores, _workers, scan_threads
+
+__all__ = ["CHUNK", "PLANE1", "PlaneScanner", "Probe", "pca_basis", "plane1", "plane_top", "row_bounds"]
+
+PLANE1 = 96  # dimensions of plane 1 (of 128; fewer for smaller templates, see plane1())
+CHUNK = 65_536  # rows per packed block of plane 1 (a multiple of BLOCK)
+SEED = 256  # rows whose full int8 score sets the first cut
+ROTATE_SLACK = 1e-4  # float32 rounding of the rotation and of |x'_2| (cosine units), far above what it can reach
+SPLIT_MIN = 2 * CHUNK  # fewer rows than this are scanned by the calling thread alone
+
+
+def plane1(dimension: int) -> int:
+    """Columns of plane 1 for templates of ``dimension`` (3/4 of them, at most ``PLANE1``)."""
+    return max(1, min(PLANE1, dimension * 3 // 4))
+
+
+def pca_basis(vecs: np.ndarray) -> np.ndarray:
+    """An orthogonal float32 matrix whose columns are the principal axes of ``vecs`` (uncentred), largest first."""
+    v = np.asarray(vecs, np.float64)
+    w, r = np.linalg.eigh(v.T @ v)
+    r = r[:, np.argsort(-w, kind="stable")]
+    q, _ = np.linalg.qr(r)  # orthonormal to float64 precision
+    return q.astype(np.float32)
+
+
+def row_bounds(rotated: np.ndarray, codes: np.ndarray, d1: int) -> tuple[np.ndarray, np.ndarray]:
+    """``|x'_2|`` and ``|x'_1 - x8_1 / SCALE|`` of rotated rows and their codes, rounded up."""
+    rest = np.linalg.norm(np.asarray(rotated[:, d1:], np.float64), axis=1)
+    error = np.linalg.norm(rotated[:, :d1] - codes[:, :d1].astype(np.float64) / SCALE, axis=1)
+    return (rest * (1 + 1e-6) + 1e-7).astype(np.float32), (error * (1 + 1e-6) + 1e-7).astype(np.float32)
+
+
+def _packer() -> tuple[Callable, Callable, Callable, Callable] | None:
+    try:
+        import numkong
+    except ImportError:
+        return None
+    return numkong.dots_pack, numkong.dots_packed, numkong.from_dlpack, numkong.cdist
+
+
+class PlaneScanner:
+    """Upper bounds of every row's score from plane 1 (reusable buffers; not thread-safe: lock around it).
+
+    ``changed(lo, hi)`` must be called for rows whose codes change (or that appear or
+    disappear); their chunks are packed again before the next scan.
+    """
+
+    def __init__(self, d1: int, threads: int | None = None) -> None:
+        self.d1 = d1
+        self.threads = threads or scan_threads()
+        self._kernel = _packer()
+        self._packed: list[object | None] = []  # per chunk: (rows packed, PackedMatrix) or None
+        self._part = np.zeros(0, np.int32)  # q8_1 . x8_1 of every row
+        self._upper = np.zeros(0, np.float32)
+        self._max = np.zeros(0, np.float32)
+        self.plane2_rows = 0  # rows whose plane 2 was read, over every scan (a statistic)
+
+    @property
+    def nbytes(self) -> int:
+        packed = sum(p[1].nbytes for p in self._packed if p is not None)  # type: ignore[index]
+        return packed + self._part.nbytes + self._upper.nbytes + self._max.nbytes
+
+    def changed(self, lo: int, hi: int) -> None:
+        for j in range(lo // CHUNK, min(-(-hi // CHUNK), len(self._packed))):
+            self._packed[j] = None
+
+    def _ready(self, codes: np.ndarray, n: int) -> None:
+        chunks = -(-n // CHUNK)
+        del self._packed[chunks:]
+        self._packed.extend([None] * (chunks - len(self._packed)))
+        if self._kernel is None:
+            return
+        for j in range(chunks):
+            rows = min(CHUNK, n - j * CHUNK)
+            p = self._packed[j]
+            if p is None or p[0] != rows:  # type: ignore[index]
+                block = np.ascontiguousarray(codes[j * CHUNK:j * CHUNK + rows, :self.d1])
+                self._packed[j] = (rows, self._kernel[0](block, dtype="int8"))
+
+    def upper(self, codes: np.ndarray, q8: np.ndarray, terms: list[tuple[np.ndarray, float]]) -> Scores:
+        """``q8_1 . x8_1 + sum(weight * per_row)`` over ``terms`` for every row, and block maxima.
+
+        :meth:`full` reads plane 2 after it.
+        """
+        n = len(codes)
+        self._ready(codes, n)
+        if len(self._part) < n:
+            cap = max(n, 2 * len(self._part), 1024)
+            self._part, self._upper = np.empty(cap, np.int32), np.empty(cap, np.float32)
+            self._max = np.empty(-(-cap // BLOCK), np.float32)
+        q1 = np.ascontiguousarray(q8[None, :self.d1])
+        helpers = self.threads - 1 if self._kernel is not None and n >= SPLIT_MIN else 0
+        chunks = itertools.count()  # next() is atomic: each chunk is taken by one thread
+
+        def work() -> None:
+            while (j := next(chunks)) * CHUNK < n:
+                self._chunk(j, codes, q1, terms, min(n, (j + 1) * CHUNK))
+        started = [_workers(helpers).submit(work) for _ in range(helpers)]
+        try:
+            work()
+        finally:
+            for f in started:  # a helper that has not started by now has nothing left to do
+                if not f.cancel():
+                    f.result()
+        return Scores(self._upper[:n], self._max[:-(-n // BLOCK)])
+
+    def full(self, codes: np.ndarray, rows: np.ndarray, q8: np.ndarray) -> np.ndarray:
+        """``q8 . x8`` of ``rows`` (float32): plane 1 from the last :meth:`upper`, plane 2 read now."""
+        self.plane2_rows += len(rows)
+        out = self._part[rows].astype(np.float32)
+        if len(rows) == 0 or self.d1 == codes.shape[1]:
+            return out
+        rest = np.take(codes, rows, axis=0)[:, self.d1:]  # whole rows: twice as fast as codes[rows, d1:]
+        if self._kernel is not None:
+            out += self._kernel[3](q8[None, self.d1:], rest, metric="dot", out_dtype="float32")[0]
+        else:
+            out += rest.astype(np.float32) @ q8[self.d1:].astype(np.float32)
+        return out
+
+    def _chunk(self, j: int, codes: np.ndarray, q1: np.ndarray, terms: list[tuple[np.ndarray, float]],
+               hi: int) -> None:
+        lo = j * CHUNK
+        part, upper = self._part[lo:hi], self._upper[lo:hi]
+        if self._kernel is not None:
+            self._kernel[1](q1, self._packed[j][1], out=self._kernel[2](part.reshape(1, -1)))  # type: ignore[index]
+        else:  # no SIMD kernel installed: numpy in float32 (exact for these integers; slower)
+            part[:] = codes[lo:hi, :self.d1].astype(np.float32) @ q1[0].astype(np.float32)
+        upper[:] = part
+        for per_row, weight in terms:
+            upper += per_row[lo:hi] * np.float32(weight)
+        full = (hi - lo) // BLOCK * BLOCK
+        np.max(upper[:full].reshape(-1, BLOCK), axis=1, out=self._max[lo // BLOCK:(lo + full) // BLOCK])
+        if full < hi - lo:
+            self._max[(lo + full) // BLOCK] = upper[full:].max()
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One probe's scan and the ways to score particular rows of it (see :func:`plane_top`).
+
+    Scores in int8 units are ``1 / unit`` cosine. ``upper``: an upper bound of every
+    row's exact score, less ``slack`` (plane 1 dot products plus each row's plane 2 and
+    plane 1 error terms); ``full(rows)``: full int8 scores, within ``own(rows) + slack``
+    of the exact ones; ``finer(rows)``: closer scores and their bounds; ``rescore(rows)``:
+    exact float32 scores.
+    """
+
+    upper: Scores
+    unit: float
+    slack: float
+    full: Callable[[np.ndarray], np.ndarray]
+    own: Callable[[np.ndarray], np.ndarray]
+    finer: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+    rescore: Callable[[np.ndarray], np.ndarray]
+
+
+def plane_top(p: Probe, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of the ``m`` best exact scores, best first, and those scores (ties by row order).
+
+    1. The ``SEED`` best upper bounds get full int8 scores; the best ``RESCORE`` of those
+       are scored exactly, and their ``m``-th best exact score ``s`` is a floor of the
+       ``m``-th best of the gallery.
+    2. Only rows whose upper bound reaches ``s`` can score ``s`` or more: their full int8
+       scores are read (plane 2); of those, only the ones whose full score is within
+       their bound of ``s``, then whose finer score is within its bound, are scored exactly.
+    """
+    n, u = len(p.upper), p.unit
+    seed = p.upper.top(min(n, max(SEED, m)))
+    first = seed[np.argsort(-p.full(seed), kind="stable")[:max(m, RESCORE)]]
+    exact = p.rescore(first)
+    if len(first) < m:
+        maybe, s = np.arange(n), -np.inf
+    else:
+        s = float(np.partition(exact, len(exact) - m)[len(exact) - m]) - FLOAT_SLACK
+        maybe = p.upper.at_least((s - p.slack) * u)
+    maybe = maybe[p.full(maybe) >= (s - p.slack - p.own(maybe)) * u]
+    maybe = maybe[~np.isin(maybe, first)]
+    if len(maybe):
+        closer, err = p.finer(maybe)
+        maybe = maybe[closer >= s - err]
+    if len(maybe):
+        first, exact = np.concatenate([first, maybe]), np.concatenate([exact, p.rescore(maybe)])
+    order = np.lexsort((first, -exact))[:m]
+    return first[order], exact[order]

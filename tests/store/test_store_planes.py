@@ -1,0 +1,156 @@
+"""The two-plane exact scan (store/planes.py): its bound must never drop a row of the exact top m."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from storehelp import unit_vectors
+
+from faceledger.store.memindex import BASIS_MIN, AnnOptions, GalleryIndex
+from faceledger.store.planes import CHUNK, PlaneScanner, pca_basis, plane1
+
+
+def exact_order(index: GalleryIndex, vecs: np.ndarray, q: np.ndarray, m: int) -> tuple[list[int], np.ndarray]:
+    """Template ids of the exact top ``m`` (ties by index row, as the index breaks them) and the index's answer."""
+    n = len(index)
+    tids = index._tids[:n]
+    exact = vecs[tids] @ q
+    want = tids[np.lexsort((np.arange(n), -exact))[:m]]
+    got, scores = index._scores_of(q, n, None)(m)
+    assert np.allclose(scores, vecs[got] @ q, atol=1e-6)
+    return want.tolist(), got
+
+
+def plane2_gallery(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows whose variance is all in the first 96 axes, 10 rows wholly in the other 32, and a probe they answer.
+
+    The principal axes put those 32 axes in plane 2, so the best rows have no plane 1
+    part at all; a crowd of rows along the probe's plane 1 part scores just below them.
+    """
+    rng = np.random.default_rng(seed)
+    v = rng.standard_normal((n, 128)).astype(np.float32)
+    v[:, 96:] *= 0.05
+    d = np.zeros(128, np.float32)
+    d[0] = 1.0
+    e = np.zeros(128, np.float32)
+    e[100], e[110] = 0.8, 0.6
+    probe = 0.6 * d + 0.8 * e
+    v[:1000] = d + rng.normal(0, 0.05, (1000, 128)).astype(np.float32)  # score about 0.6
+    v[1000:1010] = e + rng.normal(0, 0.01, (10, 128)).astype(np.float32) * (np.arange(128) >= 96)  # about 0.8
+    return v / np.linalg.norm(v, axis=1, keepdims=True), probe
+
+
+def test_rows_with_all_their_energy_in_plane_2_are_found() -> None:
+    v, probe = plane2_gallery(6_000, 1)
+    index = GalleryIndex(128, AnnOptions())
+    index.add(np.arange(len(v)), np.arange(len(v)), v)
+    d1 = index._scanner.d1
+    assert index._basis is not None and d1 == plane1(128) == 96
+    rotated = v @ index._basis
+    assert np.linalg.norm(rotated[1000:1010, :d1], axis=1).max() < 0.1  # the best rows: (almost) nothing in plane 1
+    for m in (1, 20, 60):
+        want, got = exact_order(index, v, probe, m)
+        assert got.tolist() == want
+        assert set(range(1000, 1010)) & set(want[:m])
+    hits = index.search(probe[None, :], k=5)[0]
+    assert {s for s, _, _ in hits} <= set(range(1000, 1010))
+
+
+def test_ties_are_broken_by_row_and_k_beyond_the_gallery_returns_every_row() -> None:
+    v = unit_vectors(3_000, 2)
+    v[100:400] = v[7]  # 301 exact copies of one template (301 tied scores, more than any m below)
+    index = GalleryIndex(128, AnnOptions())
+    index.add(np.arange(len(v)), np.arange(len(v)), v)
+    for m in (1, 20, 256, 400):
+        want, got = exact_order(index, v, v[7], m)
+        assert got.tolist() == want
+    assert want[:2] == [7, 100]
+    small = GalleryIndex(128, AnnOptions())
+    small.add(np.arange(50), np.arange(50), v[:50])
+    want, got = exact_order(small, v, v[3], 80)  # more than the index holds
+    assert got.tolist() == want and len(want) == 50
+    assert [s for s, _, _ in small.search(v[3][None, :], k=60)[0]] == want
+
+
+def test_removed_rows_are_never_returned_and_moved_rows_are_scanned_where_they_now_are() -> None:
+    n = CHUNK + 5_000  # two packed chunks of plane 1
+    v = unit_vectors(n, 3)
+    index = GalleryIndex(128, AnnOptions())
+    index.add(np.arange(n), np.arange(n), v)
+    index.search(v[:1], k=1)  # packs plane 1
+    last = n - 1
+    # the last row moves into row 5 when template 5 is removed: a stale pack would score row 5 as template 5
+    index.remove(np.array([5, 12, 70_000]))
+    assert 5 not in index.template_ids and len(index) == n - 3
+    want, got = exact_order(index, v, v[last], 5)
+    assert got.tolist() == want and want[0] == last
+    hits = index.search(v[[5, 12, 70_000]], k=3)
+    assert all(t not in (5, 12, 70_000) for h in hits for _, _, t in h)
+    for q in unit_vectors(5, 4):
+        want, got = exact_order(index, v, q, 20)
+        assert got.tolist() == want
+
+
+def test_rows_with_no_quantisation_error_and_no_plane_2_part() -> None:
+    v = unit_vectors(1_000, 5)  # below BASIS_MIN: no rotation, plane 1 is the first 96 axes
+    exact_rows = np.zeros((30, 128), np.float32)
+    exact_rows[:, :4] = 0.5  # 0.5 * SCALE = 127: codes equal to the template, residual 0, |x_2| = 0
+    v[200:230] = exact_rows
+    index = GalleryIndex(128, AnnOptions())
+    index.add(np.arange(len(v)), np.arange(len(v)), v)
+    assert index._basis is None and len(index) < BASIS_MIN
+    assert index._resid[200:230].max() < 1e-6 and index._rest[200:230].max() < 1e-6
+    for m in (1, 16, 30, 40):
+        want, got = exact_order(index, v, exact_rows[0], m)
+        assert got.tolist() == want
+    assert want[:30] == list(range(200, 230))
+
+
+def test_the_basis_is_chosen_once_the_gallery_is_large_enough_and_rows_are_encoded_again() -> None:
+    v = unit_vectors(BASIS_MIN + 500, 6)
+    v[:, :8] += 0.6  # a dominant direction, so the principal axes differ from the identity
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    fetched: list[int] = []
+
+    def exact(tids: np.ndarray) -> np.ndarray:
+        fetched.extend(tids.tolist())
+        return v[tids]
+
+    index = GalleryIndex(128, AnnOptions(), exact=exact, float32_up_to=0)
+    index.add(np.arange(1_000), np.arange(1_000), v[:1_000])
+    assert index._basis is None
+    index.add(np.arange(1_000, len(v)), np.arange(1_000, len(v)), v[1_000:])
+    assert index._basis is not None and sorted(fetched) == list(range(1_000))  # held rows read once to re-encode
+    assert np.allclose(index._basis.T @ index._basis, np.eye(128), atol=1e-5)
+    for q in v[:3] + 0.01:
+        fetched.clear()
+        want, got = exact_order(index, v, q / np.linalg.norm(q), 20)
+        assert got.tolist() == want
+
+
+def test_pca_basis_is_orthogonal_and_orders_axes_by_variance() -> None:
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2_000, 16)) * np.linspace(0.1, 3.0, 16)
+    r = pca_basis(x.astype(np.float32))
+    assert np.allclose(r.T @ r, np.eye(16), atol=1e-5)
+    var = ((x @ r) ** 2).mean(axis=0)
+    assert np.all(np.diff(var) <= 1e-6)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_plane_1_scan_without_the_simd_kernel_or_split_gives_the_same_bounds(threads: int) -> None:
+    n = 2 * CHUNK + 777  # split over threads, last chunk partial
+    codes = np.random.default_rng(8).integers(-127, 128, (n, 128), dtype=np.int8)
+    rest = np.random.default_rng(9).random(n).astype(np.float32)
+    q8 = np.random.default_rng(10).integers(-127, 128, 128, dtype=np.int8)
+    fast, slow = PlaneScanner(96, threads), PlaneScanner(96, 1)
+    slow._kernel = None
+    a = fast.upper(codes, q8, [(rest, 3.5)])
+    a_vals, a_max = a.approx.copy(), a.maxima.copy()
+    b = slow.upper(codes, q8, [(rest, 3.5)])
+    want = codes[:, :96].astype(np.int64) @ q8[:96].astype(np.int64) + rest * np.float32(3.5)
+    assert np.allclose(a_vals, want, rtol=1e-6, atol=0) and np.array_equal(a_vals, b.approx)
+    assert np.array_equal(a_max, b.maxima)
+    rows = np.array([0, 5, CHUNK, n - 1])
+    full = codes[rows].astype(np.int64) @ q8.astype(np.int64)
+    assert np.array_equal(fast.full(codes, rows, q8), full) and np.array_equal(slow.full(codes, rows, q8), full)
