@@ -14,6 +14,8 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
 from faceledger import Recognizer  # noqa: E402
+from faceledger.core.align import align_face  # noqa: E402
+from faceledger.core.similarity import l2_normalize  # noqa: E402
 from faceledger.errors import ConfigError, ModelFileError  # noqa: E402
 from faceledger.models import sface_ort, yunet_sface  # noqa: E402
 from faceledger.models.registry import load_backend  # noqa: E402
@@ -38,7 +40,8 @@ def test_folded_graph_has_no_dequantize_and_no_stale_inputs(sface_bytes: bytes):
     original = onnx.load_from_string(sface_bytes)
     folded = onnx.load_from_string(fold_weights(sface_bytes))
     assert sum(n.op_type == "DequantizeLinear" for n in original.graph.node) > 20
-    assert not any(n.op_type == "DequantizeLinear" for n in folded.graph.node)
+    assert not any(n.op_type in ("DequantizeLinear", "PRelu") for n in folded.graph.node)
+    assert sum(n.op_type == "PRelu" for n in original.graph.node) == 27
     assert [i.name for i in folded.graph.input] == ["data"]
     assert len(original.graph.input) > 100  # the stale inputs OpenCV 5 trips over
     assert all(i.data_type == onnx.TensorProto.FLOAT or "shape" in i.name for i in folded.graph.initializer)
@@ -75,6 +78,33 @@ def test_onnxruntime_templates_equal_opencv_templates_on_real_photos(engine, lfw
     assert n >= 10
 
 
+def test_prelu_written_as_relus_and_depthwise_convolutions_gives_the_same_templates(engine, lfw: Path,
+                                                                                     groups: Path, sface_bytes: bytes):
+    import onnxruntime as ort
+
+    def run(model: bytes, crops: np.ndarray) -> np.ndarray:
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1
+        session = ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
+        return np.concatenate([session.run(None, {"data": c[None]})[0] for c in crops])
+
+    crops = []
+    for photo in (lfw / "Jennifer_Garner" / "Jennifer_Garner_0003.jpg", groups / "facenetpytorch_multiface.jpg"):
+        img = engine.load(photo, for_search=True)
+        for face in engine.detect(img, quality=False):
+            crop = align_face(img.rgb, np.array(face.landmarks, np.float32) * img.scale)
+            crops.append(crop.transpose(2, 0, 1).astype(np.float32))
+    crops.append(np.full((3, 112, 112), -50.0, np.float32))  # every first activation negative
+    crops = np.array(crops)
+    split, prelu = run(fold_weights(sface_bytes), crops), run(fold_weights(sface_bytes, split_prelu=False), crops)
+    assert len(crops) >= 6
+    # The same values up to float rounding (the sum is fused into a convolution), far inside the
+    # 0.99999 cosine the runtimes are held to.
+    assert np.abs(split - prelu).max() <= 1e-5 * np.abs(prelu).max()
+    cos = np.sum(l2_normalize(split) * l2_normalize(prelu), axis=1)
+    assert cos.min() >= 0.9999999, cos
+
+
 def test_the_hash_is_checked_before_anything_is_folded(tmp_path: Path, monkeypatch):
     package = tmp_path / "tamperedpkg"
     (package / "models").mkdir(parents=True)
@@ -85,7 +115,7 @@ def test_the_hash_is_checked_before_anything_is_folded(tmp_path: Path, monkeypat
         f.seek(5000)
         f.write(b"\x7f\x7f\x7f")
     folded: list[int] = []
-    monkeypatch.setattr(sface_ort, "fold_weights", lambda b: folded.append(len(b)) or b)
+    monkeypatch.setattr(sface_ort, "fold_weights", lambda b, **_: folded.append(len(b)) or b)
     monkeypatch.setattr(yunet_sface, "YUNET", replace(yunet_sface.YUNET, package="tamperedpkg"))
     monkeypatch.setattr(yunet_sface, "SFACE", replace(SFACE, package="tamperedpkg"))
     monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])

