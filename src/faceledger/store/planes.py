@@ -82,14 +82,14 @@ class PlaneScanner:
         self._kernel = _packer()
         self._packed: list[object | None] = []  # per chunk: (rows packed, PackedMatrix) or None
         self._part = np.zeros(0, np.int32)  # q8_1 . x8_1 of every row
-        self._upper = np.zeros(0, np.float32)
+        self._upper = self._scratch = np.zeros(0, np.float32)
         self._max = np.zeros(0, np.float32)
         self.plane2_rows = 0  # rows whose plane 2 was read, over every scan (a statistic)
 
     @property
     def nbytes(self) -> int:
         packed = sum(p[1].nbytes for p in self._packed if p is not None)  # type: ignore[index]
-        return packed + self._part.nbytes + self._upper.nbytes + self._max.nbytes
+        return packed + self._part.nbytes + self._upper.nbytes + self._scratch.nbytes + self._max.nbytes
 
     def changed(self, lo: int, hi: int) -> None:
         for j in range(lo // CHUNK, min(-(-hi // CHUNK), len(self._packed))):
@@ -117,7 +117,7 @@ class PlaneScanner:
         self._ready(codes, n)
         if len(self._part) < n:
             cap = max(n, 2 * len(self._part), 1024)
-            self._part, self._upper = np.empty(cap, np.int32), np.empty(cap, np.float32)
+            self._part, self._upper, self._scratch = np.empty(cap, np.int32), *np.empty((2, cap), np.float32)
             self._max = np.empty(-(-cap // BLOCK), np.float32)
         q1 = np.ascontiguousarray(q8[None, :self.d1])
         helpers = self.threads - 1 if self._kernel is not None and n >= SPLIT_MIN else 0
@@ -156,9 +156,11 @@ class PlaneScanner:
             self._kernel[1](q1, self._packed[j][1], out=self._kernel[2](part.reshape(1, -1)))  # type: ignore[index]
         else:  # no SIMD kernel installed: numpy in float32 (exact for these integers; slower)
             part[:] = codes[lo:hi, :self.d1].astype(np.float32) @ q1[0].astype(np.float32)
+        scratch = self._scratch[lo:hi]  # no temporary arrays: one of 256 KB is mapped and faulted in anew each time
         upper[:] = part
         for per_row, weight in terms:
-            upper += per_row[lo:hi] * np.float32(weight)
+            np.multiply(per_row[lo:hi], np.float32(weight), out=scratch)
+            np.add(upper, scratch, out=upper)
         full = (hi - lo) // BLOCK * BLOCK
         np.max(upper[:full].reshape(-1, BLOCK), axis=1, out=self._max[lo // BLOCK:(lo + full) // BLOCK])
         if full < hi - lo:
