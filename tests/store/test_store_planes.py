@@ -153,4 +153,5 @@ def test_plane_1_scan_without_the_simd_kernel_or_split_gives_the_same_bounds(thr
     assert np.array_equal(a_max, b.maxima)
     rows = np.array([0, 5, CHUNK, n - 1])
     full = codes[rows].astype(np.int64) @ q8.astype(np.int64)
-    assert np.array_equal(fast.full(codes, rows, q8), full) and np.array_equal(slow.full(codes, rows, q8), full)
+    plane2 = codes[:, 96:]
+    assert np.array_equal(fast.full(plane2, rows, q8), full) and np.array_equal(slow.full(plane2, rows, q8), full)

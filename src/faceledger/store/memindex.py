@@ -79,7 +79,9 @@ class GalleryIndex:
         self._lock = lock or threading.RLock()
         self._exact = exact
         self._float32_up_to = float32_up_to if exact is not None else None
-        self._codes = np.zeros((0, dimension), np.int8)
+        d1 = plane1(dimension)
+        self._codes = np.zeros((0, d1), np.int8)  # plane 1: the first d1 columns of each code
+        self._codes2 = np.zeros((0, dimension - d1), np.int8)  # plane 2: the rest
         self._resid = np.zeros(0, np.float32)  # each row's |x' - x8|
         self._rest = np.zeros(0, np.float32)  # each row's |x'_2| (rounded up)
         self._resid1 = np.zeros(0, np.float32)  # each row's |x'_1 - x8_1| (plane 1 only, rounded up)
@@ -102,7 +104,8 @@ class GalleryIndex:
     @property
     def nbytes(self) -> int:
         """Bytes of the arrays held (codes, ids, residual bound; a float32 copy if kept)."""
-        held = sum(a.nbytes for a in (self._codes, self._tids, self._sids, self._resid, self._rest, self._resid1))
+        held = sum(a.nbytes for a in (self._codes, self._codes2, self._tids, self._sids, self._resid, self._rest,
+                                      self._resid1))
         return held + self._scanner.nbytes + (0 if self._vecs is None else self._vecs.nbytes)
 
     @property
@@ -170,7 +173,8 @@ class GalleryIndex:
             for t in present:
                 i, last = self._row.pop(t), self._n - 1
                 if i != last:
-                    for a in (self._codes, self._tids, self._sids, self._resid, self._rest, self._resid1, self._vecs):
+                    for a in (self._codes, self._codes2, self._tids, self._sids, self._resid, self._rest, self._resid1,
+                              self._vecs):
                         if a is not None:
                             a[i] = a[last]
                     self._row.set(int(self._tids[i]), i)
@@ -196,7 +200,8 @@ class GalleryIndex:
             b = np.zeros((cap, *a.shape[1:]), a.dtype)
             b[:n] = a[:n]
             return b
-        self._codes, self._tids, self._sids = grown(self._codes), grown(self._tids), grown(self._sids)
+        self._codes, self._codes2, self._tids = grown(self._codes), grown(self._codes2), grown(self._tids)
+        self._sids = grown(self._sids)
         self._resid, self._rest, self._resid1 = grown(self._resid), grown(self._rest), grown(self._resid1)
         if self._vecs is not None:
             self._vecs = grown(self._vecs)
@@ -209,7 +214,8 @@ class GalleryIndex:
         codes, residual = quantize(rotated)
         self._max_norm = max(self._max_norm, float((np.linalg.norm(vecs, axis=1) + residual).max()))
         end = at + len(vecs)
-        self._codes[at:end], self._resid[at:end] = codes, residual
+        d1 = self._scanner.d1
+        self._codes[at:end], self._codes2[at:end], self._resid[at:end] = codes[:, :d1], codes[:, d1:], residual
         self._rest[at:end], self._resid1[at:end] = row_bounds(rotated, codes, self._scanner.d1)
 
     def _rotate(self, new: np.ndarray) -> None:
@@ -244,7 +250,7 @@ class GalleryIndex:
             if self._vecs is not None:
                 vecs = self._vecs[:n].copy()
             else:  # back from the rotated basis
-                vecs = self._codes[:n].astype(np.float32) / SCALE
+                vecs = np.hstack([self._codes[:n], self._codes2[:n]]).astype(np.float32) / SCALE
                 vecs = vecs if self._basis is None else vecs @ self._basis.T
             snap = (self._tids[:n].copy(), vecs)
         if self.options.background:
@@ -308,7 +314,7 @@ class GalleryIndex:
 
     def _plane_search(self, q: np.ndarray, n: int, rescore: Callable[[np.ndarray], np.ndarray]
                       ) -> Callable[[int], tuple[np.ndarray, np.ndarray]]:
-        """``scores_of(m)`` of the two-plane scan (:mod:`.planes`), then the int8 bound of :func:`.scan.exact_top`."""
+        """``scores_of(m)`` of the two-plane scan (:mod:`.planes`): exact float32 scores of the best ``m``."""
         qr = q if self._basis is None else q @ self._basis
         q_scale = 127 / max(float(np.abs(qr).max()), 1e-30)  # the probe's own int8 scale: its full range
         q8 = np.rint(qr * q_scale).astype(np.int8)
@@ -321,11 +327,12 @@ class GalleryIndex:
             return q_norm * self._resid[rows]
 
         def finer(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # q' . x8, within |q| |x' - x8| of q . x
-            return self._codes[rows].astype(np.float32) @ qr / SCALE, own(rows) + ROTATE_SLACK
+            both = np.hstack([np.take(self._codes, rows, axis=0), np.take(self._codes2, rows, axis=0)])
+            return both.astype(np.float32) @ qr / SCALE, own(rows) + ROTATE_SLACK
 
         # |q' . x8 - q8 . x8| <= |q' - q8| |x8|, and the float32 rounding of the rotation
         probe = Probe(upper, unit, q_residual * self._max_norm + ROTATE_SLACK,
-                      lambda rows: self._scanner.full(codes, rows, q8), own, finer, rescore)
+                      lambda rows: self._scanner.full(self._codes2, rows, q8), own, finer, rescore)
 
         def from_scan(m: int) -> tuple[np.ndarray, np.ndarray]:
             rows, scores = plane_top(probe, m)

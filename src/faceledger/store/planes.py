@@ -135,13 +135,13 @@ class PlaneScanner:
                     f.result()
         return Scores(self._upper[:n], self._max[:-(-n // BLOCK)])
 
-    def full(self, codes: np.ndarray, rows: np.ndarray, q8: np.ndarray) -> np.ndarray:
-        """``q8 . x8`` of ``rows`` (float32): plane 1 from the last :meth:`upper`, plane 2 read now."""
+    def full(self, plane2: np.ndarray, rows: np.ndarray, q8: np.ndarray) -> np.ndarray:
+        """``q8 . x8`` of ``rows`` (float32): plane 1 from the last :meth:`upper`, ``plane2`` (other columns) now."""
         self.plane2_rows += len(rows)
         out = self._part[rows].astype(np.float32)
-        if len(rows) == 0 or self.d1 == codes.shape[1]:
+        if len(rows) == 0 or plane2.shape[1] == 0:
             return out
-        rest = np.take(codes, rows, axis=0)[:, self.d1:]  # whole rows: twice as fast as codes[rows, d1:]
+        rest = np.take(plane2, rows, axis=0)
         if self._kernel is not None:
             out += self._kernel[3](q8[None, self.d1:], rest, metric="dot", out_dtype="float32")[0]
         else:
