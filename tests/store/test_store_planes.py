@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from storehelp import unit_vectors
 
+from faceledger.errors import StoreError
 from faceledger.store.memindex import BASIS_MIN, AnnOptions, GalleryIndex
 from faceledger.store.planes import CHUNK, PlaneScanner, pca_basis, plane1
 
@@ -125,6 +126,29 @@ def test_the_basis_is_chosen_once_the_gallery_is_large_enough_and_rows_are_encod
     for q in v[:3] + 0.01:
         fetched.clear()
         want, got = exact_order(index, v, q / np.linalg.norm(q), 20)
+        assert got.tolist() == want
+
+
+def test_a_basis_change_that_cannot_read_the_held_rows_waits_for_the_next_add() -> None:
+    v = unit_vectors(BASIS_MIN + 600, 11)
+    gone = {"now": True}
+
+    def exact(tids: np.ndarray) -> np.ndarray:
+        if gone["now"] and len(tids) == 1_000:  # the held rows, read to encode them again
+            raise StoreError("templates of the in-memory index are missing from the database")
+        return v[tids]
+
+    index = GalleryIndex(128, AnnOptions(), exact=exact, float32_up_to=0)
+    index.add(np.arange(1_000), np.arange(1_000), v[:1_000])
+    index.add(np.arange(1_000, BASIS_MIN + 100), np.arange(1_000, BASIS_MIN + 100), v[1_000:BASIS_MIN + 100])
+    assert index._basis is None and len(index) == BASIS_MIN + 100  # added all the same, in the old basis
+    want, got = exact_order(index, v, v[5], 20)
+    assert got.tolist() == want
+    gone["now"] = False
+    index.add(np.arange(BASIS_MIN + 100, len(v)), np.arange(BASIS_MIN + 100, len(v)), v[BASIS_MIN + 100:])
+    assert index._basis is not None
+    for q in (v[5], v[BASIS_MIN + 300]):
+        want, got = exact_order(index, v, q, 20)
         assert got.tolist() == want
 
 

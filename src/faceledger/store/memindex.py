@@ -221,7 +221,10 @@ class GalleryIndex:
     def _rotate(self, new: np.ndarray) -> None:
         """Choose the basis from the rows held and ``new`` ones, and encode the held rows in it again."""
         n = self._n
-        held = self._rows_float(np.arange(n)) if n else np.zeros((0, self.dimension), np.float32)
+        try:
+            held = self._rows_float(np.arange(n)) if n else np.zeros((0, self.dimension), np.float32)
+        except StoreError:  # another process removed some meanwhile: stay as is, try again at the next add
+            return
         self._basis = pca_basis(np.concatenate([held, new]))
         self._max_norm = 0.0
         self._encode(0, held)
