@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Literal, Union
+from typing import Literal, NamedTuple, Union
 
 import numpy as np
 
@@ -167,7 +167,8 @@ class Recognizer:
             # Coarse detections first: only the face chosen is refined and measured.
             coarse = detect_coarse_to_fine(self.backend.detector, img.rgb, options, refine_faces=False)
             chosen = choose_face(self._faces(img, coarse, False), face, *img.full_size), options, CANVAS
-        return self._embed(img, [self._finish(img, *chosen)])[0]
+        face, aligned = self._finish(img, *chosen)
+        return self._embed(img, [face], [aligned])[0]
 
     def _subject_first(self, img: DecodedImage, options: DetectOptions) -> tuple[Face, DetectOptions, int] | None:
         """The subject found by the :data:`SUBJECT_FIRST_SIDE` search when it is the one the ``options``
@@ -245,9 +246,10 @@ class Recognizer:
     def _detect(self, img: DecodedImage, options: DetectOptions, quality: bool) -> list[Face]:
         return self._faces(img, detect_coarse_to_fine(self.backend.detector, img.rgb, options), quality)
 
-    def _finish(self, img: DecodedImage, face: Face, options: DetectOptions, canvas: int = CANVAS) -> Face:
+    def _finish(self, img: DecodedImage, face: Face, options: DetectOptions,
+                canvas: int = CANVAS) -> tuple[Face, _Aligned | None]:
         """``face`` refined on full-resolution pixels (a ``canvas`` px square input) where the coarse copy
-        had too few, with its quality."""
+        had too few, with its quality; and its aligned crop (from the quality measure, for the embedder)."""
         to_photo = _to_photo(img)
         box = (np.array(face.box.as_tuple()) / np.tile(to_photo, 2)).astype(np.float32)
         marks = (face.landmarks_array() / to_photo).astype(np.float32)
@@ -256,12 +258,15 @@ class Recognizer:
             if refined is not None:
                 box, marks = refined
         found = Detections(box[None], marks[None], np.array([face.score], np.float32))
-        done = self._faces(img, found, True)
-        return done[0] if done else face
+        crops: list[_Aligned | None] = []
+        done = self._faces(img, found, True, crops)
+        return (done[0], crops[0]) if done else (face, None)
 
-    def _faces(self, img: DecodedImage, found: Detections, quality: bool) -> list[Face]:
+    def _faces(self, img: DecodedImage, found: Detections, quality: bool,
+               crops: list[_Aligned | None] | None = None) -> list[Face]:
         """Typed faces in the photo's own pixels; a detection that is not finite or not inside
-        the image is dropped, boxes are clipped to it."""
+        the image is dropped, boxes are clipped to it. ``crops`` (with ``quality``) receives each
+        face's aligned crop and the landmarks it was made from (decoded pixels), or None."""
         keep, boxes = clip_to_image(found.boxes, found.landmarks, found.scores, img.width, img.height)
         to_photo = _to_photo(img)
         faces = []
@@ -274,23 +279,40 @@ class Recognizer:
             if quality:
                 crop = align_face(img.rgb, marks) if np.isfinite(marks).sum() >= 4 else None
                 q = quality_of(box, photo_marks, crop)
+                if crops is not None:
+                    crops.append(None if crop is None else _Aligned(np.asarray(marks, np.float32), crop))
             landmarks = tuple((float(x), float(y)) for x, y in photo_marks)
             faces.append(Face(box=box, landmarks=landmarks, score=float(score), quality=q))  # type: ignore[arg-type]
         return faces
 
-    def _embed(self, img: DecodedImage, faces: list[Face]) -> list[Template]:
+    def _embed(self, img: DecodedImage, faces: list[Face],
+               aligned: Sequence[_Aligned | None] | None = None) -> list[Template]:
+        """Templates of ``faces``; ``aligned`` crops (one per face) are used by an embedder that takes
+        :func:`align_face` crops (``embed_aligned``) when they were made from these very landmarks."""
         if not faces:
             return []
         to_photo = _to_photo(img)
         boxes = np.array([f.box.as_tuple() for f in faces], np.float32) / np.tile(to_photo, 2).astype(np.float32)
         marks = np.array([f.landmarks for f in faces], np.float32) / to_photo.astype(np.float32)
-        vectors = self.backend.embedder.embed(img.rgb, boxes, marks)
+        embed_aligned = getattr(self.backend.embedder, "embed_aligned", None)
+        if embed_aligned is not None and aligned is not None and all(
+                a is not None and np.array_equal(a.landmarks, m) for a, m in zip(aligned, marks, strict=True)):
+            vectors = embed_aligned([a.crop for a in aligned])  # type: ignore[union-attr]
+        else:
+            vectors = self.backend.embedder.embed(img.rgb, boxes, marks)
         out = []
         for face, vec in zip(faces, vectors, strict=True):
             vec = np.ascontiguousarray(vec, dtype=np.float32)
             vec.setflags(write=False)
             out.append(Template(vector=vec, model_id=self.model_id, face=face, source_sha256=img.sha256))
         return out
+
+
+class _Aligned(NamedTuple):
+    """A face's :func:`align_face` crop and the landmarks (decoded pixels, float32) it was made from."""
+
+    landmarks: np.ndarray
+    crop: np.ndarray
 
 
 def _to_photo(img: DecodedImage) -> np.ndarray:

@@ -19,6 +19,7 @@ folded graph lives only in memory and is never written to disk. Needs ``onnx`` a
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -177,9 +178,13 @@ class OrtSFaceEmbedder:
         _give_back_freed_memory()  # the folded graph (38 MB) and its parsed copies
 
     def embed(self, rgb: np.ndarray, boxes: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
-        out = np.zeros((len(landmarks), self.dimension), np.float32)
-        for i, lm in enumerate(landmarks):
+        return self.embed_aligned([align_face(rgb, lm) for lm in landmarks])
+
+    def embed_aligned(self, crops: Sequence[np.ndarray]) -> np.ndarray:
+        """Templates of faces already aligned by :func:`~faceledger.core.align.align_face` (112x112 RGB)."""
+        out = np.zeros((len(crops), self.dimension), np.float32)
+        for i, crop in enumerate(crops):
             # One crop per run: batching costs as much per face on a 2-core CPU. RGB crops, as trained.
-            blob = cv2.dnn.blobFromImage(align_face(rgb, lm), 1.0, (112, 112), (0, 0, 0), swapRB=False, crop=False)
+            blob = cv2.dnn.blobFromImage(crop, 1.0, (112, 112), (0, 0, 0), swapRB=False, crop=False)
             out[i] = self._session.run(None, {self._input: blob})[0].reshape(-1)
         return l2_normalize(out)

@@ -14,6 +14,7 @@ against their SHA-256 at load. YuNet: MIT licence. SFace: Apache-2.0.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -111,12 +112,16 @@ class SFaceEmbedder:
         self._net = cv2.dnn.readNetFromONNX(np.frombuffer(_bytes(model), np.uint8))
 
     def embed(self, rgb: np.ndarray, boxes: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
-        out = np.zeros((len(landmarks), self.dimension), np.float32)
-        for i, lm in enumerate(landmarks):
+        return self.embed_aligned([align_face(rgb, lm) for lm in landmarks])
+
+    def embed_aligned(self, crops: Sequence[np.ndarray]) -> np.ndarray:
+        """Templates of faces already aligned by :func:`~faceledger.core.align.align_face` (112x112 RGB)."""
+        out = np.zeros((len(crops), self.dimension), np.float32)
+        for i, crop in enumerate(crops):
             # One crop per forward pass: with a batch, OpenCV 4.14 returns correct values for
             # the first row only on this int8 graph (tests/models/test_yunet_sface.py checks it).
             # The network was trained on RGB crops; ours are RGB already, so no channel swap.
-            blob = cv2.dnn.blobFromImage(align_face(rgb, lm), 1.0, (112, 112), (0, 0, 0), swapRB=False, crop=False)
+            blob = cv2.dnn.blobFromImage(crop, 1.0, (112, 112), (0, 0, 0), swapRB=False, crop=False)
             self._net.setInput(blob)
             out[i] = self._net.forward().reshape(-1)
         return l2_normalize(out)
