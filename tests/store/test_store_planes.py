@@ -179,3 +179,15 @@ def test_plane_1_scan_without_the_simd_kernel_or_split_gives_the_same_bounds(thr
     full = codes[rows].astype(np.int64) @ q8.astype(np.int64)
     plane2 = codes[:, 96:]
     assert np.array_equal(fast.full(plane2, rows, q8), full) and np.array_equal(slow.full(plane2, rows, q8), full)
+
+
+def test_the_hnsw_graph_is_built_from_codes_turned_back_from_the_rotated_basis() -> None:
+    v = unit_vectors(BASIS_MIN + 1_000, 12)
+    index = GalleryIndex(128, AnnOptions(), exact=lambda tids: v[tids], float32_up_to=0)
+    index.add(np.arange(len(v)), np.arange(len(v)), v)
+    assert index._basis is not None and index._vecs is None  # the graph can only come from the codes
+    index.set_options(AnnOptions(mode="on", background=False, m=16, ef_construction=100, ef_search=200))
+    assert index.ann_ready
+    probes = v[:200]
+    hits = index.search(probes, k=1)
+    assert sum(h[0][0] == i for i, h in enumerate(hits)) >= 198  # each template finds itself through the graph
