@@ -191,3 +191,13 @@ def test_the_hnsw_graph_is_built_from_codes_turned_back_from_the_rotated_basis()
     probes = v[:200]
     hits = index.search(probes, k=1)
     assert sum(h[0][0] == i for i, h in enumerate(hits)) >= 198  # each template finds itself through the graph
+
+
+def test_plane_1_is_three_quarters_of_the_columns_in_multiples_of_32() -> None:
+    assert [plane1(d) for d in (1, 2, 16, 40, 64, 128, 256, 512)] == [1, 1, 12, 30, 32, 96, 192, 384]
+    v = unit_vectors(BASIS_MIN + 10, 13, dim=256)
+    index = GalleryIndex(256, AnnOptions())
+    index.add(np.arange(len(v)), np.arange(len(v)), v)
+    assert index._codes.shape[1] == 192 and index._codes2.shape[1] == 64
+    want, got = exact_order(index, v, v[9], 20)
+    assert got.tolist() == want and want[0] == 9

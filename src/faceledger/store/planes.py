@@ -1,24 +1,26 @@
-"""A two-plane exact scan: read the first ``PLANE1`` dimensions of every row, the rest only where they could matter.
+"""A two-plane exact scan: read the first columns of every row (plane 1), the rest only where they could matter.
 
 Templates are rotated by a fixed orthogonal matrix ``R`` (:func:`pca_basis`: the
 principal axes of the gallery, highest variance first; cosines are unchanged) before
-they are quantised to int8 (:func:`.scan.quantize`). Plane 1 is the first ``PLANE1``
+they are quantised to int8 (:func:`.scan.quantize`). Plane 1 is the first :func:`plane1`
 columns of every code, packed for numkong's int8 matrix kernel in chunks of ``CHUNK``
-rows; plane 2, the rest, stays in the code array and is read only for the rows that
-survive plane 1.
+rows; plane 2, the rest, is an array of its own, read only for the rows that survive
+plane 1.
 
-For a probe ``q' = q R`` (quantised ``q8``) and a row ``x' = x R`` (code ``x8``, plane
-parts ``_1`` and ``_2``), with ``p = q8_1 . x8_1 / SCALE**2``::
+For a probe ``q' = q R`` (quantised on its own scale: ``q8 = rint(q' * q_scale)``,
+``unit = SCALE * q_scale``) and a row ``x' = x R`` (code ``x8``; plane parts ``_1`` and
+``_2``), with ``p = q8_1 . x8_1 / unit``, Cauchy-Schwarz on each part gives::
 
-    q . x  =  q'_1 . x'_1 + q'_2 . x'_2  <=  p + bound + |q'_2| |x'_2|
+    q . x  =  q'_1 . x'_1 + q'_2 . x'_2
+          <=  p + |q'_1| |x'_1 - x8_1 / SCALE| + |q'_1 - q8_1 / q_scale| |x8_1 / SCALE| + |q'_2| |x'_2|
 
-where ``bound`` is the int8 error bound of :mod:`.scan` (it bounds the error of any
-part of the dot product, since each part's residual is at most the row's) and
-``|x'_2|`` is kept per row, rounded up. Once ``m`` rows are known whose exact score is
-at least ``L`` (from their full int8 scores minus ``bound``), a row whose upper bound is
-below ``L`` cannot be in the top ``m``: only the others read plane 2. The result is
-the exact float32 top ``m``, proven, not estimated; the pruning is strong for a probe
-with close matches and weak for one without (it then reads plane 2 of more rows).
+``|x'_2|`` and ``|x'_1 - x8_1 / SCALE|`` are kept per row, rounded up; the probe's own
+term uses the largest ``|x8|`` of the gallery, and a small constant covers the float32
+rounding of the rotation. Once ``m`` rows are known whose exact score is at least ``s``
+(scored exactly), a row whose upper bound is below ``s`` cannot be in the top ``m``: only
+the others read plane 2 (:func:`plane_top`). The result is the exact float32 top ``m``,
+proven, not estimated; the pruning is strong for a probe with close matches and weaker
+for one without (it then reads plane 2 of more rows).
 """
 
 from __future__ import annotations
@@ -31,9 +33,8 @@ import numpy as np
 
 from .scan import BLOCK, FLOAT_SLACK, RESCORE, SCALE, Scores, _workers, scan_threads
 
-__all__ = ["CHUNK", "PLANE1", "PlaneScanner", "Probe", "pca_basis", "plane1", "plane_top", "row_bounds"]
+__all__ = ["CHUNK", "PlaneScanner", "Probe", "pca_basis", "plane1", "plane_top", "row_bounds"]
 
-PLANE1 = 96  # dimensions of plane 1 (of 128; fewer for smaller templates, see plane1())
 CHUNK = 65_536  # rows per packed block of plane 1 (a multiple of BLOCK)
 SEED = 256  # rows whose full int8 score sets the first cut
 ROTATE_SLACK = 1e-4  # float32 rounding of the rotation and of |x'_2| (cosine units), far above what it can reach
@@ -41,8 +42,13 @@ SPLIT_MIN = 2 * CHUNK  # fewer rows than this are scanned by the calling thread 
 
 
 def plane1(dimension: int) -> int:
-    """Columns of plane 1 for templates of ``dimension`` (3/4 of them, at most ``PLANE1``)."""
-    return max(1, min(PLANE1, dimension * 3 // 4))
+    """Columns of plane 1 for templates of ``dimension``: 3/4 of them, down to a multiple of 32 (96 of 128).
+
+    numkong's packed int8 kernel is about twice as slow for a depth that is not a
+    multiple of 32 (88 or 104 columns took twice the time of 96; docs/benchmarks.md).
+    """
+    d1 = dimension * 3 // 4
+    return d1 // 32 * 32 if d1 >= 32 else max(1, d1)
 
 
 def pca_basis(vecs: np.ndarray) -> np.ndarray:
