@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
-from storehelp import unit_vectors
+from storehelp import new_template, settings, unit_vectors
 
 from faceledger.errors import StoreError
+from faceledger.store import BulkSubject
 from faceledger.store.memindex import BASIS_MIN, AnnOptions, GalleryIndex
 from faceledger.store.planes import CHUNK, PlaneScanner, pca_basis, plane1
+from faceledger.store.sqlite import SqliteStore
 
 
 def exact_order(index: GalleryIndex, vecs: np.ndarray, q: np.ndarray, m: int) -> tuple[list[int], np.ndarray]:
@@ -201,3 +205,31 @@ def test_plane_1_is_three_quarters_of_the_columns_in_multiples_of_32() -> None:
     assert index._codes.shape[1] == 192 and index._codes2.shape[1] == 64
     want, got = exact_order(index, v, v[9], 20)
     assert got.tolist() == want and want[0] == 9
+
+
+def test_a_sqlite_gallery_crossing_the_basis_threshold_searches_exactly_and_forgets_removed_subjects(
+        tmp_path: Path) -> None:
+    v = unit_vectors(BASIS_MIN + 400, 14)
+    v[:, :6] += 0.5  # templates share a direction, as real ones do
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    with SqliteStore(tmp_path / "fl.db") as store:
+        first = 1_500
+        with store.transaction() as tx:
+            tx.create_gallery("staff", settings())
+            ids = tx.bulk_enroll("staff", [BulkSubject(f"s{i}", [new_template(v[i], f"p{i}")]) for i in range(first)])
+        assert store.search("staff", v[7], k=1)[0][0].subject_id == ids[7]  # the index is loaded, not rotated
+        assert store.index("staff")._basis is None
+        with store.transaction() as tx:  # followed at commit: the index crosses the threshold and is rotated
+            ids += tx.bulk_enroll("staff", [BulkSubject(f"s{i}", [new_template(v[i], f"p{i}")])
+                                            for i in range(first, len(v))])
+        assert store.index("staff")._basis is not None
+        with store.transaction() as tx:
+            tx.remove_subject(ids[7])
+            tx.remove_subject(ids[len(v) - 1])
+        for q in (v[7], v[len(v) - 1], v[100], v[first + 50]):
+            got = store.search("staff", q, k=5)[0]
+            alive = [i for i in range(len(v)) if i not in (7, len(v) - 1)]
+            scores = v[alive] @ q
+            want = [ids[alive[j]] for j in np.argsort(-scores, kind="stable")[:5]]
+            assert [c.subject_id for c in got] == want
+            assert got[0].score == pytest.approx(float(scores.max()), abs=1e-6)
