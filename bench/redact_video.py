@@ -1,10 +1,11 @@
 """Video redaction at 720p: wall-clock fps of ``faceledger redact`` and leaks by two judges, against deface.
 
-A short version of ``bench/redact_leaks.py``'s video part (about 5 minutes on 2 idle cores),
+A short version of ``bench/redact_leaks.py``'s video part (about 15 minutes on 2 idle cores, most of it
+deface and the two judges; ``--no-judge --no-deface`` times FaceLedger alone in about 2 minutes),
 for issue 13's goal "720p >= 30 fps with no more leaks than before"::
 
     /tmp/deface-venv/bin/pip install deface==1.5.0 onnx onnxruntime   # once, its own venv
-    .venv/bin/python bench/redact_video.py --deface-python /tmp/deface-venv/bin/python   # 84 frames x 5
+    .venv/bin/python bench/redact_video.py --deface-python /tmp/deface-venv/bin/python   # 84 frames x 4
 
 1. The 720p test video of ``redact_leaks.py`` (camera moves over the photos of
    ``../shared/testdata/groups``, 30 fps, ``--frames`` frames) is written to the work folder,
@@ -84,10 +85,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--deface-python", required=True, help="python of a venv with deface 1.5.0 installed")
     parser.add_argument("--frames", type=int, default=90, help="frames of the clip looped (default 90: 84 frames)")
-    parser.add_argument("--loops", type=int, default=5, help="times the clip is played in the test video (default 5)")
+    parser.add_argument("--loops", type=int, default=4,
+                        help="times the clip is played in the test video (default 4: 336 frames, 11.2 s)")
     parser.add_argument("--cf-threshold", type=float, default=0.5, help="CenterFace judge score (default 0.5)")
     parser.add_argument("--workdir", type=Path, help="keep the videos and judgements here (default: temp, removed)")
     parser.add_argument("--no-deface", action="store_true", help="time and judge FaceLedger only")
+    parser.add_argument("--no-judge", action="store_true", help="time only (no leak columns)")
     args = parser.parse_args()
 
     photos = sorted((testdata_dir() / "groups").glob("*.jpg"))
@@ -114,7 +117,7 @@ def main() -> None:
             if count_frames(out) != frames:
                 sys.exit(f"{tool} wrote {count_frames(out)} frames for {frames}")
         load_mid = load_average()
-        judged = judge_all(args, {"720p": src}, runs, workdir)
+        judged = {} if args.no_judge else judge_all(args, {"720p": src}, runs, workdir)
         print(f"## Video redaction at 720p: fps and leaks ({frames} frames, 30 fps)\n")
         rows = []
         for r in runs:
