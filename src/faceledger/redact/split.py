@@ -234,7 +234,10 @@ def _redact_parts(source: Path, parts: list[Path], windows: list[Window], loader
     try:
         futures = [pool.submit(_redact_part, source, p, w, part_options, max_pixels)
                    for p, w in zip(parts, windows, strict=True)]
-        wait(futures, return_when=FIRST_EXCEPTION)
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        for future in futures:  # a failure is raised at once, without waiting for the other segments
+            if future in done and future.exception() is not None:
+                _answer(future, source)
         return [_answer(f, source) for f in futures]
     finally:
         _shutdown(pool, futures)
