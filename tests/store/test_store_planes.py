@@ -233,3 +233,29 @@ def test_a_sqlite_gallery_crossing_the_basis_threshold_searches_exactly_and_forg
             want = [ids[alive[j]] for j in np.argsort(-scores, kind="stable")[:5]]
             assert [c.subject_id for c in got] == want
             assert got[0].score == pytest.approx(float(scores.max()), abs=1e-6)
+
+
+def test_a_block_that_changed_is_read_unpacked_until_it_stays_unchanged() -> None:
+    from faceledger.store.planes import PACK_AFTER, SPLIT_MIN
+
+    n = SPLIT_MIN + 1_000
+    rng = np.random.default_rng(15)
+    codes = rng.integers(-127, 128, (n, 96), dtype=np.int8)
+    rest = rng.random(n).astype(np.float32)
+    q8 = rng.integers(-127, 128, 128, dtype=np.int8)
+    scanner = PlaneScanner(96, 2)
+
+    def check() -> None:
+        got = scanner.upper(codes, q8, [(rest, 2.0)]).approx
+        want = codes.astype(np.int64) @ q8[:96].astype(np.int64) + rest * np.float32(2.0)
+        assert np.allclose(got, want, rtol=1e-6, atol=0)
+
+    check()
+    assert all(p is not None for p in scanner._packed)  # a new index is packed at once
+    codes[10] = -codes[10]  # a change in block 0, as an enrollment or a removal makes
+    scanner.changed(10, 11)
+    for _ in range(PACK_AFTER):
+        check()
+        assert scanner._packed[0] is None and scanner._packed[1] is not None
+    check()
+    assert scanner._packed[0] is not None

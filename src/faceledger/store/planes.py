@@ -38,7 +38,8 @@ __all__ = ["CHUNK", "PlaneScanner", "Probe", "pca_basis", "plane1", "plane_top",
 CHUNK = 65_536  # rows per packed block of plane 1 (a multiple of BLOCK)
 SEED = 1_024  # rows whose full int8 score picks the first rows scored exactly (256: 10% more rows read plane 2 at p95)
 ROTATE_SLACK = 1e-4  # float32 rounding of the rotation and of |x'_2| (cosine units), far above what it can reach
-SPLIT_MIN = 2 * CHUNK  # fewer rows than this are scanned by the calling thread alone
+SPLIT_MIN = 2 * CHUNK  # fewer rows than this are scanned by the calling thread alone (and packed at once)
+PACK_AFTER = 4  # scans a changed block of a large index is read unpacked before it is packed again
 
 
 def plane1(dimension: int) -> int:
@@ -87,6 +88,7 @@ class PlaneScanner:
         self.threads = threads or scan_threads()
         self._kernel = _packer()
         self._packed: list[object | None] = []  # per chunk: (rows packed, PackedMatrix) or None
+        self._steady: list[int] = []  # per chunk: scans since it last changed, while unpacked
         self._part = np.zeros(0, np.int32)  # q8_1 . x8_1 of every row
         self._upper = self._scratch = np.zeros(0, np.float32)
         self._max = np.zeros(0, np.float32)
@@ -99,20 +101,30 @@ class PlaneScanner:
 
     def changed(self, lo: int, hi: int) -> None:
         for j in range(lo // CHUNK, min(-(-hi // CHUNK), len(self._packed))):
-            self._packed[j] = None
+            self._packed[j], self._steady[j] = None, 0
 
     def _ready(self, codes: np.ndarray, n: int) -> None:
+        """Pack the blocks that have not changed for ``PACK_AFTER`` scans; the others are read unpacked.
+
+        Packing a block costs about ten scans of it, so a block that changes between most
+        searches (enrollment one subject at a time) is scanned with ``cdist`` instead.
+        """
         chunks = -(-n // CHUNK)
-        del self._packed[chunks:]
+        del self._packed[chunks:], self._steady[chunks:]
         self._packed.extend([None] * (chunks - len(self._packed)))
+        self._steady.extend([PACK_AFTER] * (chunks - len(self._steady)))  # new blocks are packed at once
         if self._kernel is None:
             return
         for j in range(chunks):
             rows = min(CHUNK, n - j * CHUNK)
             p = self._packed[j]
-            if p is None or p[0] != rows:  # type: ignore[index]
-                block = np.ascontiguousarray(codes[j * CHUNK:j * CHUNK + rows, :self.d1])
-                self._packed[j] = (rows, self._kernel[0](block, dtype="int8"))
+            if p is not None and p[0] != rows:  # type: ignore[index]
+                self._packed[j], self._steady[j] = None, 0
+            if self._packed[j] is None:
+                self._steady[j] += 1
+                if self._steady[j] > PACK_AFTER or n < SPLIT_MIN:
+                    block = codes[j * CHUNK:j * CHUNK + rows, :self.d1]
+                    self._packed[j] = (rows, self._kernel[0](np.ascontiguousarray(block), dtype="int8"))
 
     def upper(self, codes: np.ndarray, q8: np.ndarray, terms: list[tuple[np.ndarray, float]]) -> Scores:
         """``q8_1 . x8_1 + sum(weight * per_row)`` over ``terms`` for every row, and block maxima.
@@ -158,11 +170,15 @@ class PlaneScanner:
                hi: int) -> None:
         lo = j * CHUNK
         part, upper = self._part[lo:hi], self._upper[lo:hi]
-        if self._kernel is not None:
+        scratch = self._scratch[lo:hi]
+        if self._kernel is not None and self._packed[j] is not None:
             self._kernel[1](q1, self._packed[j][1], out=self._kernel[2](part.reshape(1, -1)))  # type: ignore[index]
+        elif self._kernel is not None:  # changed lately: not packed (yet)
+            self._kernel[3](q1, codes[lo:hi, :self.d1], metric="dot", out=scratch.reshape(1, -1))
+            part[:] = scratch  # integers below 2**24: exact in float32
         else:  # no SIMD kernel installed: numpy in float32 (exact for these integers; slower)
             part[:] = codes[lo:hi, :self.d1].astype(np.float32) @ q1[0].astype(np.float32)
-        scratch = self._scratch[lo:hi]  # no temporary arrays: one of 256 KB is mapped and faulted in anew each time
+        # no temporary arrays below: one of 256 KB is mapped and faulted in anew each time
         upper[:] = part
         for per_row, weight in terms:
             np.multiply(per_row[lo:hi], np.float32(weight), out=scratch)
