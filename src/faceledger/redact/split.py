@@ -46,6 +46,7 @@ from faceledger.media.video import CorruptVideoError, add_audio_copies, open_vid
 from faceledger.models.base import Detector
 from faceledger.redact.archive import WorkerCrashedError, WorkerSetupError
 from faceledger.redact.errors import OutputExistsError
+from faceledger.redact.local_pool import QueueProgress
 from faceledger.redact.options import RedactOptions
 from faceledger.redact.summary import FileReport, NullProgress, ProgressSink
 from faceledger.redact.video import SegmentMismatchError, Window, redact_video
@@ -176,31 +177,11 @@ def _run_split(source: Path, output: Path, loader: DetectorSource, options: Reda
 
 
 # -- workers ------------------------------------------------------------------------------------------------
-class _ChannelProgress:
-    """A worker's progress: frames written go to the driver in batches."""
-
-    def __init__(self, channel: Any) -> None:
-        self.channel, self.pending = channel, 0
-
-    def begin(self, key: str, label: str, total: int | None) -> None:
-        return None
-
-    def advance(self, key: str, steps: int = 1) -> None:
-        self.pending += steps
-        if self.pending >= 10:
-            self.end(key)
-
-    def end(self, key: str) -> None:
-        if self.pending:
-            self.channel.put(self.pending)
-            self.pending = 0
-
-
 def _init_worker(loader: DetectorSource, channel: Any, threads: int) -> None:
     from faceledger._cv import cv2
 
     cv2.setNumThreads(threads)
-    _WORKER["progress"] = _ChannelProgress(channel)
+    _WORKER["progress"] = QueueProgress(channel)
     try:
         if isinstance(loader, str):
             from faceledger.models.registry import load_detector

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .scan import BLOCK, FLOAT_SLACK, RESCORE, SCALE, Scores, _workers, scan_threads
+from .scan import BLOCK, FLOAT_SLACK, RESCORE, SCALE, Scores, run_chunks, scan_threads
 
 __all__ = ["CHUNK", "PlaneScanner", "Probe", "pca_basis", "plane1", "plane_top", "row_bounds"]
 
@@ -144,13 +144,7 @@ class PlaneScanner:
         def work() -> None:
             while (j := next(chunks)) * CHUNK < n:
                 self._chunk(j, codes, q1, terms, min(n, (j + 1) * CHUNK))
-        started = [_workers(helpers).submit(work) for _ in range(helpers)]
-        try:
-            work()
-        finally:
-            for f in started:  # a helper that has not started by now has nothing left to do
-                if not f.cancel():
-                    f.result()
+        run_chunks(work, helpers)
         return Scores(self._upper[:n], self._max[:-(-n // BLOCK)])
 
     def full(self, plane2: np.ndarray, rows: np.ndarray, q8: np.ndarray) -> np.ndarray:

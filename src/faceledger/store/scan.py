@@ -89,6 +89,22 @@ def _workers(n: int) -> ThreadPoolExecutor:
         return _pool
 
 
+def run_chunks(work: Callable[[], None], helpers: int) -> None:
+    """Run ``work`` on this thread and on ``helpers`` pool threads until it runs out of chunks.
+
+    ``work`` takes chunks from a shared counter until none is left, so a helper that has not
+    started by the time this thread is done has nothing to do and is cancelled; an error in any
+    of them is raised here.
+    """
+    started = [_workers(helpers).submit(work) for _ in range(helpers)]
+    try:
+        work()
+    finally:
+        for f in started:
+            if not f.cancel():
+                f.result()
+
+
 def _kernel() -> Callable[[np.ndarray, np.ndarray, np.ndarray], None] | None:
     try:
         import numkong
@@ -165,13 +181,7 @@ class Int8Scanner:
         def work() -> None:
             while (lo := next(chunks) * step) < n:
                 self._chunk(q8[0], codes, out, maxima, lo, min(lo + step, n))
-        started = [_workers(helpers).submit(work) for _ in range(helpers)]
-        try:
-            work()
-        finally:
-            for f in started:  # a helper that has not started by now has nothing left to do
-                if not f.cancel():
-                    f.result()
+        run_chunks(work, helpers)
         return Scores(out, maxima), float(rq[0])
 
     def _chunk(self, q8: np.ndarray, codes: np.ndarray, out: np.ndarray, maxima: np.ndarray,
