@@ -40,6 +40,26 @@ def groups(testdata: Path) -> Path:
     return testdata / "groups"
 
 
+def _photo_640x480(path: Path) -> bytes:
+    """bench/load_verify.py's photos: a portrait scaled to 480x480, edges replicated to 640x480, JPEG q90."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(path) as im:
+        square = np.asarray(im.convert("RGB").resize((480, 480), Image.BICUBIC))
+    out = io.BytesIO()
+    Image.fromarray(np.pad(square, ((0, 0), (80, 80), (0, 0)), mode="edge")).save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+@pytest.fixture(scope="session")
+def photo_640x480():
+    """Make a 640x480 phone-style JPEG (bytes) from a portrait's path, as the service load bench sends."""
+    return _photo_640x480
+
+
 @pytest.fixture(scope="session")
 def engine():
     from faceledger import Recognizer

@@ -2,30 +2,19 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from faceledger import Recognizer
 from faceledger.models import sface_ort, yunet_sface
 
 
-def _jpeg_640x480(path: Path) -> bytes:
-    """load_verify's photos: an LFW portrait scaled to 480x480, edges replicated to 640x480."""
-    with Image.open(path) as im:
-        square = np.asarray(im.convert("RGB").resize((480, 480), Image.BICUBIC))
-    out = io.BytesIO()
-    Image.fromarray(np.pad(square, ((0, 0), (80, 80), (0, 0)), mode="edge")).save(out, "JPEG", quality=90)
-    return out.getvalue()
-
-
 @pytest.fixture(scope="module")
-def photos(lfw: Path, groups: Path) -> list[tuple[bytes | Path, object]]:
+def photos(lfw: Path, groups: Path, photo_640x480) -> list[tuple[bytes | Path, object]]:
     """(photo, face choice): the subject found at 320 px, an LFW photo searched whole, a group photo."""
-    return [(_jpeg_640x480(lfw / "Aaron_Peirsol" / "Aaron_Peirsol_0001.jpg"), None),
+    return [(photo_640x480(lfw / "Aaron_Peirsol" / "Aaron_Peirsol_0001.jpg"), None),
             (lfw / "Jennifer_Garner" / "Jennifer_Garner_0003.jpg", None),
             (groups / "deepface_couple.jpg", "largest"),
             (groups / "facenetpytorch_multiface.jpg", 0)]

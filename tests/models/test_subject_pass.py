@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 import faceledger.recognizer as recognizer_module
 from faceledger.core.geometry import iou
@@ -60,14 +58,6 @@ LEFT_TO_640 = ["Andy_Griffith_0001", "Benjamin_Netanyahu_0001", "Angela_Bassett_
                "Eugene_Melnyk_0001"]
 
 
-def photo_640x480(path: Path) -> bytes:
-    with Image.open(path) as im:
-        square = np.asarray(im.convert("RGB").resize((480, 480), Image.BICUBIC))
-    out = io.BytesIO()
-    Image.fromarray(np.pad(square, ((0, 0), (80, 80), (0, 0)), mode="edge")).save(out, "JPEG", quality=90)
-    return out.getvalue()
-
-
 def outcome(engine, data: bytes):
     try:
         return engine.template(data)
@@ -76,7 +66,8 @@ def outcome(engine, data: bytes):
 
 
 @pytest.mark.parametrize("key", FIRST_DECIDES + LEFT_TO_640)
-def test_the_first_search_chooses_what_the_640_search_chooses(engine, lfw: Path, key: str, monkeypatch):
+def test_the_first_search_chooses_what_the_640_search_chooses(engine, lfw: Path, key: str, monkeypatch,
+                                                             photo_640x480):
     data = photo_640x480(lfw / key.rsplit("_", 1)[0] / f"{key}.jpg")
     decided: list[bool] = []
     first = recognizer_module.Recognizer._subject_first
@@ -99,7 +90,7 @@ def test_the_first_search_chooses_what_the_640_search_chooses(engine, lfw: Path,
         assert float(new.vector @ old.vector) > 0.8  # the same face; landmarks from a 112 px refinement
 
 
-def test_verify_decisions_agree_with_the_640_search(engine, lfw: Path, monkeypatch):
+def test_verify_decisions_agree_with_the_640_search(engine, lfw: Path, monkeypatch, photo_640x480):
     same = [("Jennifer_Garner_0001", "Jennifer_Garner_0003"), ("Aaron_Peirsol_0001", "Aaron_Peirsol_0002")]
     different = [("Jennifer_Garner_0007", "Gregor_Gysi_0001"), ("Chuck_Eidson_0001", "Aaron_Peirsol_0001")]
     photos = {k: photo_640x480(lfw / k.rsplit("_", 1)[0] / f"{k}.jpg") for pair in same + different for k in pair}
