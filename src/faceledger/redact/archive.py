@@ -17,6 +17,12 @@ as recorded and redoes everything else, including files cut short by a crash (ou
 are written under a hidden temporary name and renamed when complete, so a partial file
 never carries the final name).
 
+**Long videos split.** A video of :data:`~faceledger.redact.split.MIN_SPLIT_SECONDS` or more in
+the tail of the job (fewer files from it to the end than workers) is cut into time segments that
+the workers redact as separate tasks, joined by the driver into one output with one manifest line
+(:mod:`faceledger.redact.archive_split`); photos go first and videos by size, so the longest
+videos make the tail. ``split_videos=False`` keeps every file whole.
+
 **Fail closed.** A worker that dies takes its file with it: no output for that file, no
 manifest line, the file is reported failed (``worker_crashed``) and the run's exit code
 says so; a fresh worker takes the remaining files. Detection failures inside a worker are
@@ -27,12 +33,14 @@ from __future__ import annotations
 
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from faceledger.errors import FaceLedgerError
+from faceledger.media.image import ImageLimits
 from faceledger.media.video import OUTPUT_FORMATS, VIDEO_SUFFIXES
 from faceledger.models.base import Detector
 from faceledger.models.files import sha256_file
@@ -41,9 +49,10 @@ from faceledger.redact.manifest import Manifest, ManifestRecord
 from faceledger.redact.options import RedactOptions
 from faceledger.redact.paths import PHOTO_SUFFIXES, check_output
 from faceledger.redact.summary import FileReport, NullProgress, ProgressSink, RedactSummary
+from faceledger.redact.video import Window, redact_video
 
-__all__ = ["ArchiveJob", "FileTask", "TaskResult", "WorkerCrashedError", "WorkerSetupError", "redact_archive",
-           "run_task"]
+__all__ = ["ArchiveJob", "FileTask", "SegmentTask", "TaskResult", "WorkerCrashedError", "WorkerSetupError",
+           "drop_queued", "redact_archive", "run_task"]
 
 
 class WorkerCrashedError(FaceLedgerError):
@@ -72,7 +81,8 @@ class ArchiveJob:
     processes, else ``"auto"`` (the Ray cluster this machine belongs to, or a local Ray
     instance if there is none) or a cluster address. ``backend`` names the detector every
     worker loads; ``detector_factory`` (a module-level function, so it can be pickled)
-    replaces it, for tests and custom detectors.
+    replaces it, for tests and custom detectors. ``split_videos``: long videos in the job's tail
+    are split across the workers (see the module docstring).
     """
 
     options: RedactOptions = field(default_factory=RedactOptions)
@@ -80,6 +90,7 @@ class ArchiveJob:
     ray: str | None = None
     backend: str = "yunet-sface"
     detector_factory: Callable[[], Detector] | None = None
+    split_videos: bool = True
 
     def worker_count(self) -> int:
         return max(1, self.workers or os.cpu_count() or 1)
@@ -96,6 +107,16 @@ class FileTask:
 
 
 @dataclass(frozen=True, slots=True)
+class SegmentTask:
+    """One time segment of a split video (``window``), redacted into the hidden file ``part``."""
+
+    source: Path
+    part: Path
+    window: Window
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
 class TaskResult:
     """A worker's answer: the file's report and its output's SHA-256."""
 
@@ -105,10 +126,13 @@ class TaskResult:
 
 class _Pool(Protocol):
     streams_frames: bool  # frame progress is sent while a file runs (else: when it is done)
+    workers: int
 
-    def submit(self, task: FileTask) -> None: ...
+    def submit(self, task: FileTask | SegmentTask) -> None: ...
 
-    def completed(self) -> Iterator[tuple[FileTask, TaskResult | BaseException]]: ...
+    def drop(self, source: Path) -> int: ...  # forget the queued tasks of ``source``; how many there were
+
+    def completed(self) -> Iterator[tuple[FileTask | SegmentTask, TaskResult | BaseException]]: ...
 
     def close(self) -> None: ...
 
@@ -140,8 +164,8 @@ def redact_archive(
 
 
 def settings_of(job: ArchiveJob) -> dict[str, Any]:
-    """Everything that changes an output: redaction options (not overwrite, nor the processes a single
-    video is split across: an archive's workers take whole files) and the detector."""
+    """Everything that changes an output: redaction options and the detector. Not overwrite, nor the
+    workers: how many there are moves the cuts of a split video (its bytes), not what it covers."""
     options = asdict(job.options)
     options.pop("overwrite", None)
     options["video"].pop("workers", None)
@@ -189,12 +213,19 @@ def _plan(source: Path, output: Path, manifest: Manifest) -> tuple[list[FileRepo
 def _run(
     todo: list[FileTask], source: Path, output: Path, manifest: Manifest, job: ArchiveJob, progress: ProgressSink
 ) -> list[FileReport]:
+    from faceledger.redact.archive_split import Splitter
+
     pool = _make_pool(job, progress)
+    splitter = Splitter(job, pool)
     reports: list[FileReport] = []
     try:
-        for task in todo:
-            pool.submit(task)
-        for task, answer in pool.completed():
+        for unit in splitter.units(todo):
+            pool.submit(unit)
+        for unit, answer in pool.completed():
+            settled = splitter.settle(unit, answer)
+            if settled is None:  # a segment of a video not finished yet, or a video to redo whole
+                continue
+            task, answer = settled
             report = _record(task, answer, source, output, manifest)
             reports.append(report)
             if not pool.streams_frames:
@@ -204,6 +235,15 @@ def _run(
     finally:
         pool.close()
     return reports
+
+
+def drop_queued(backlog: deque[FileTask | SegmentTask], source: Path) -> int:
+    """Remove the tasks of ``source`` from a pool's ``backlog`` (a split video that failed); how many."""
+    before = len(backlog)
+    kept = [t for t in backlog if t.source != source]
+    backlog.clear()
+    backlog.extend(kept)
+    return before - len(kept)
 
 
 def _record(task: FileTask, answer: TaskResult | BaseException, source: Path, output: Path,
@@ -242,10 +282,18 @@ def _sweep_parts(output: Path) -> None:
                 part.unlink(missing_ok=True)
 
 
-def run_task(task: FileTask, redactor: Any, progress: ProgressSink) -> TaskResult:
-    """Redact one file in a worker; typed input errors become a failed report, not an exception."""
+def run_task(task: FileTask | SegmentTask, redactor: Any, progress: ProgressSink) -> TaskResult:
+    """Redact one file in a worker; typed input errors become a failed report, not an exception.
+
+    A segment of a split video raises its errors instead (the driver fails the whole video).
+    """
     from faceledger.redact.folder import redact_file
 
+    if isinstance(task, SegmentTask):
+        max_pixels = (redactor.limits or ImageLimits()).max_pixels
+        report = redact_video(task.source, task.part, redactor.detector, redactor.options, progress, max_pixels,
+                              task.window)
+        return TaskResult(report, None)
     start = time.perf_counter()
     try:
         report = redact_file(task.source, task.output, redactor.detector, redactor.options, progress,

@@ -16,9 +16,19 @@ from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
-from faceledger.redact.archive import ArchiveJob, FileTask, TaskResult, WorkerCrashedError, WorkerSetupError, run_task
+from faceledger.redact.archive import (
+    ArchiveJob,
+    FileTask,
+    SegmentTask,
+    TaskResult,
+    WorkerCrashedError,
+    WorkerSetupError,
+    drop_queued,
+    run_task,
+)
 from faceledger.redact.summary import ProgressSink
 
 __all__ = ["LocalPool", "QueueProgress"]
@@ -68,7 +78,7 @@ def _init_worker(job: ArchiveJob, channel: Any) -> None:
         _WORKER["setup_error"] = WorkerSetupError.of(exc)
 
 
-def _work(task: FileTask) -> TaskResult:
+def _work(task: FileTask | SegmentTask) -> TaskResult:
     if "setup_error" in _WORKER:
         raise _WORKER["setup_error"]
     progress = _WORKER["progress"]
@@ -88,9 +98,10 @@ class LocalPool:
         self._context = multiprocessing.get_context("spawn")
         self._channel = self._context.Queue()
         self._progress = progress
-        self._backlog: deque[FileTask] = deque()
-        self._idle = [self._new_worker() for _ in range(job.worker_count())]
-        self._running: dict[Future, tuple[FileTask, ProcessPoolExecutor]] = {}
+        self._backlog: deque[FileTask | SegmentTask] = deque()
+        self.workers = job.worker_count()
+        self._idle = [self._new_worker() for _ in range(self.workers)]
+        self._running: dict[Future, tuple[FileTask | SegmentTask, ProcessPoolExecutor]] = {}
         self._stop = threading.Event()
         self._drainer = threading.Thread(target=self._drain, name="faceledger-archive-progress", daemon=True)
         self._drainer.start()
@@ -99,10 +110,14 @@ class LocalPool:
         return ProcessPoolExecutor(1, mp_context=self._context, initializer=_init_worker,
                                    initargs=(self._job, self._channel))
 
-    def submit(self, task: FileTask) -> None:
+    def submit(self, task: FileTask | SegmentTask) -> None:
         self._backlog.append(task)
 
-    def completed(self) -> Iterator[tuple[FileTask, TaskResult | BaseException]]:
+    def drop(self, source: Path) -> int:
+        """Forget the queued tasks of ``source`` (a split video that failed); how many there were."""
+        return drop_queued(self._backlog, source)
+
+    def completed(self) -> Iterator[tuple[FileTask | SegmentTask, TaskResult | BaseException]]:
         self._fill()
         while self._running:
             done, _ = wait(list(self._running), return_when=FIRST_COMPLETED)

@@ -16,10 +16,20 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from faceledger.errors import BackendUnavailableError
-from faceledger.redact.archive import ArchiveJob, FileTask, TaskResult, WorkerCrashedError, WorkerSetupError, run_task
+from faceledger.redact.archive import (
+    ArchiveJob,
+    FileTask,
+    SegmentTask,
+    TaskResult,
+    WorkerCrashedError,
+    WorkerSetupError,
+    drop_queued,
+    run_task,
+)
 from faceledger.redact.summary import NullProgress, ProgressSink
 
 __all__ = ["RayPool"]
@@ -37,7 +47,7 @@ class _RayWorker:
         except Exception as exc:  # noqa: BLE001 - the actor stays up to say why, for every file it is given
             self.setup_error = WorkerSetupError.of(exc)
 
-    def run(self, task: FileTask) -> TaskResult:
+    def run(self, task: FileTask | SegmentTask) -> TaskResult:
         if self.setup_error is not None:
             raise self.setup_error
         return run_task(task, self.redactor, NullProgress())
@@ -61,17 +71,21 @@ class RayPool:
         self._owns = not ray.is_initialized()
         if self._owns:
             _connect(ray, job.ray or "auto")
-        count = job.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        self.workers = job.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         self._actor_class = ray.remote(num_cpus=1, max_restarts=0)(_RayWorker)
         self._job = job
-        self._idle = [self._actor_class.remote(job) for _ in range(count)]
-        self._backlog: deque[FileTask] = deque()
-        self._running: dict[Any, tuple[FileTask, Any]] = {}
+        self._idle = [self._actor_class.remote(job) for _ in range(self.workers)]
+        self._backlog: deque[FileTask | SegmentTask] = deque()
+        self._running: dict[Any, tuple[FileTask | SegmentTask, Any]] = {}
 
-    def submit(self, task: FileTask) -> None:
+    def submit(self, task: FileTask | SegmentTask) -> None:
         self._backlog.append(task)
 
-    def completed(self) -> Iterator[tuple[FileTask, TaskResult | BaseException]]:
+    def drop(self, source: Path) -> int:
+        """Forget the queued tasks of ``source`` (a split video that failed); how many there were."""
+        return drop_queued(self._backlog, source)
+
+    def completed(self) -> Iterator[tuple[FileTask | SegmentTask, TaskResult | BaseException]]:
         ray = self._ray
         self._fill()
         while self._running:

@@ -51,7 +51,8 @@ from faceledger.redact.options import RedactOptions
 from faceledger.redact.summary import FileReport, NullProgress, ProgressSink
 from faceledger.redact.video import SegmentMismatchError, Window, redact_video
 
-__all__ = ["DetectorSource", "MIN_SPLIT_SECONDS", "WARM_UP_SECONDS", "plan_windows", "redact_video_split"]
+__all__ = ["DetectorSource", "MIN_SPLIT_SECONDS", "WARM_UP_SECONDS", "join_parts", "merge_reports", "part_paths",
+           "plan_split", "plan_windows", "redact_video_split", "remove_parts"]
 
 #: Backend name, or a module-level function returning a detector (picklable, for spawned workers).
 DetectorSource = str | Callable[[], Detector]
@@ -92,14 +93,66 @@ def redact_video_split(
     options = options or RedactOptions()
     progress = progress or NullProgress()
     workers = _worker_count(options)
-    plan = _plan(source, output, options, workers, max_pixels) if loader is not None and workers > 1 else None
-    if plan is not None:
-        windows = plan_windows(len(plan.pts), plan.rate, workers, options, plan)
+    split = plan_split(source, output, options, workers, max_pixels) if loader is not None and workers > 1 else None
+    if split is not None:
+        plan, windows = split
         try:
             return _run_split(source, output, loader, options, progress, (plan, windows, workers, max_pixels))
         except SegmentMismatchError:
             pass  # the index does not let frames be located exactly: one process
     return redact_video(source, output, detector, options, progress, max_pixels)
+
+
+def plan_split(source: Path, output: Path, options: RedactOptions, workers: int,
+               max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[_Plan, list[Window]] | None:
+    """The source's frames and its segments for ``workers`` workers, when it is worth splitting and can be
+    split exactly (x264 ``ultrafast``, :data:`MIN_SPLIT_SECONDS` or longer, every frame timestamped); else
+    ``None``. Raises :class:`OutputExistsError` if ``output`` exists and ``options.overwrite`` is off."""
+    plan = _plan(source, output, options, workers, max_pixels)
+    if plan is None:
+        return None
+    return plan, plan_windows(len(plan.pts), plan.rate, workers, options, plan)
+
+
+def part_paths(output: Path, count: int) -> list[Path]:
+    """The hidden temporary files the segments of ``output`` are written to."""
+    return [output.with_name(f".{output.stem}.part{k}{output.suffix}") for k in range(count)]
+
+
+def remove_parts(output: Path, parts: list[Path]) -> None:
+    """Remove the segments and every temporary file beside them (a worker that died or was stopped leaves
+    its own temporary file beside its segment)."""
+    tmp = output.with_name(f".{output.stem}.part{output.suffix}")
+    for path in (*parts, *(p.with_name(f".{p.stem}.part{p.suffix}") for p in parts), tmp):
+        path.unlink(missing_ok=True)
+
+
+def join_parts(source: Path, output: Path, parts: list[Path], split: tuple[_Plan, list[Window]],
+               options: RedactOptions) -> None:
+    """Join the redacted segments and the source's audio into ``output`` (through a temporary file).
+
+    Raises :class:`SegmentMismatchError` when a segment does not hold the frames planned, or
+    :class:`CorruptVideoError` when the join fails; ``output`` is then not written.
+    """
+    plan, windows = split
+    muxer, _ = output_format(output)
+    tmp = output.with_name(f".{output.stem}.part{output.suffix}")
+    try:
+        _join(source, parts, windows, tmp, muxer, options, plan)
+        tmp.replace(output)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def merge_reports(source: Path, output: Path, reports: list[FileReport], seconds: float) -> FileReport:
+    """One report for a video from its segments' reports."""
+    obscured = sum(r.obscured for r in reports)
+    return FileReport(
+        source=source, output=output, kind="video", frames=sum(r.frames for r in reports),
+        faces=sum(r.faces for r in reports), obscured=obscured,
+        error_code="detection_failed" if obscured else None,
+        error=next((r.error for r in reports if r.error), None), seconds=seconds,
+    )
 
 
 def _worker_count(options: RedactOptions) -> int:
@@ -152,28 +205,17 @@ def _run_split(source: Path, output: Path, loader: DetectorSource, options: Reda
                job: tuple[_Plan, list[Window], int, int]) -> FileReport:
     plan, windows, workers, max_pixels = job
     start = time.perf_counter()
-    muxer, _ = output_format(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    parts = [output.with_name(f".{output.stem}.part{k}{output.suffix}") for k in range(len(windows))]
-    tmp = output.with_name(f".{output.stem}.part{output.suffix}")
+    parts = part_paths(output, len(windows))
     progress.begin(source.name, source.name, len(plan.pts))
     try:
         reports = _redact_parts(source, parts, windows, loader, options, progress, min(workers, len(windows)),
                                 max_pixels)
-        _join(source, parts, windows, tmp, muxer, options, plan)
-        tmp.replace(output)
+        join_parts(source, output, parts, (plan, windows), options)
     finally:
         progress.end(source.name)
-        # A worker that died or was stopped leaves its own temporary file beside its segment.
-        for path in (*parts, *(p.with_name(f".{p.stem}.part{p.suffix}") for p in parts), tmp):
-            path.unlink(missing_ok=True)
-    obscured = sum(r.obscured for r in reports)
-    return FileReport(
-        source=source, output=output, kind="video", frames=sum(r.frames for r in reports),
-        faces=sum(r.faces for r in reports), obscured=obscured,
-        error_code="detection_failed" if obscured else None,
-        error=next((r.error for r in reports if r.error), None), seconds=time.perf_counter() - start,
-    )
+        remove_parts(output, parts)
+    return merge_reports(source, output, reports, time.perf_counter() - start)
 
 
 # -- workers ------------------------------------------------------------------------------------------------

@@ -1,0 +1,136 @@
+"""Archive runs split a long video across their workers: one process's frames, one manifest line, fail closed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from faceledger.redact import ArchiveJob, RedactOptions, VideoSettings, redact_archive
+from faceledger.redact import split as split_module
+from faceledger.redact.manifest import MANIFEST_NAME
+from faceledger.redact.video import redact_video
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from archive_helpers import PID_DIR_VARIABLE, crash_after_detector, pid_recording_detector  # noqa: E402
+from redact_helpers import decode_frames, make_clip  # noqa: E402
+
+#: Lossless x264 (crf 0), so the archive's frames can be compared with one process's exactly.
+LOSSLESS = RedactOptions(video=VideoSettings(crf=0))
+
+
+@pytest.fixture(scope="module")
+def long_archive(tmp_path_factory, multiface: Path) -> Path:
+    """An archive of one 3 s clip (72 frames) panning over six faces, with a tone."""
+    root = tmp_path_factory.mktemp("long-archive") / "in"
+    (root / "clips").mkdir(parents=True)
+    make_clip(root / "clips" / "pan.mp4", multiface, frames=72, audio=True)
+    return root
+
+
+@pytest.fixture()
+def short_split(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Split clips from 2 s (the archive's driver decides)."""
+    monkeypatch.setattr(split_module, "MIN_SPLIT_SECONDS", 2.0)
+
+
+def _records(folder: Path) -> list[dict]:
+    return [json.loads(line) for line in (folder / MANIFEST_NAME).read_text().splitlines()[1:]]
+
+
+def _outputs(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and not p.name.startswith(".")}
+
+
+def _keyframes(path: Path) -> list[int]:
+    import av
+
+    with av.open(str(path)) as container:
+        return [i for i, f in enumerate(container.decode(video=0)) if f.key_frame]
+
+
+def test_one_long_video_uses_every_worker_and_writes_one_process_frames(
+    long_archive: Path, detector, tmp_path: Path, short_split, monkeypatch: pytest.MonkeyPatch  # noqa: ANN001
+) -> None:
+    import hashlib
+
+    monkeypatch.setenv(PID_DIR_VARIABLE, str(tmp_path / "pids"))
+    (tmp_path / "pids").mkdir()
+    out = tmp_path / "out"
+    job = ArchiveJob(options=LOSSLESS, workers=2, detector_factory=pid_recording_detector)
+    summary = redact_archive(long_archive, out, job)
+    assert summary.files == 1 and not summary.failed and summary.frames == 72
+    assert len(list((tmp_path / "pids").iterdir())) == 2  # both workers searched frames of the one video
+    assert _keyframes(out / "clips" / "pan.mp4") == [0, 36]  # two segments, each its own encode
+    whole = redact_video(long_archive / "clips" / "pan.mp4", tmp_path / "whole.mp4", detector, LOSSLESS)
+    one, one_pts, _ = decode_frames(tmp_path / "whole.mp4")
+    two, two_pts, _ = decode_frames(out / "clips" / "pan.mp4")
+    assert two_pts == one_pts
+    differ = [i for i, (a, b) in enumerate(zip(one, two, strict=True)) if not np.array_equal(a, b)]
+    assert differ == [], f"frames redacted differently when split: {differ}"
+    assert summary.reports[0].faces == whole.faces >= 72 * 4
+    [record] = _records(out)  # one input, one output, both hashes
+    assert record["source"] == record["output"] == "clips/pan.mp4" and record["frames"] == 72
+    assert record["output_sha256"] == hashlib.sha256((out / "clips" / "pan.mp4").read_bytes()).hexdigest()
+    assert record["source_sha256"] == hashlib.sha256((long_archive / "clips" / "pan.mp4").read_bytes()).hexdigest()
+    assert not list(out.rglob(".*.part*"))
+
+
+def test_a_video_in_the_tail_is_split_and_one_before_it_is_not(
+    long_archive: Path, multiface: Path, tmp_path: Path, short_split  # noqa: ANN001
+) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "b.mp4").write_bytes((long_archive / "clips" / "pan.mp4").read_bytes())
+    make_clip(src / "a.mp4", multiface, frames=60)  # smaller: handed out first, whole
+    summary = redact_archive(src, tmp_path / "out", ArchiveJob(workers=2))
+    assert not summary.failed and summary.frames == 132
+    assert _keyframes(tmp_path / "out" / "a.mp4") == [0]
+    assert _keyframes(tmp_path / "out" / "b.mp4") == [0, 36]
+    unsplit = redact_archive(src, tmp_path / "whole", ArchiveJob(workers=2, split_videos=False))
+    assert unsplit.frames == 132 and _keyframes(tmp_path / "whole" / "b.mp4") == [0]
+
+
+def test_an_interrupted_split_resumes_to_identical_outputs(long_archive: Path, tmp_path: Path, short_split) -> None:
+    reference = tmp_path / "reference"
+    redact_archive(long_archive, reference, ArchiveJob(workers=2))
+    out = tmp_path / "out"
+    script = ("import sys\nfrom pathlib import Path\nfrom faceledger.redact import split\n"
+              "split.MIN_SPLIT_SECONDS = 2.0\nfrom faceledger.redact import ArchiveJob, redact_archive\n"
+              "redact_archive(Path(sys.argv[1]), Path(sys.argv[2]), ArchiveJob(workers=2))\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen([sys.executable, "-c", script, str(long_archive), str(out)], env=env,
+                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
+        if list(out.rglob(".pan.part0*")):  # a segment is being written
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run ended before it could be interrupted"
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver and its workers, mid-segment
+    proc.wait()
+    assert not (out / "clips" / "pan.mp4").exists() and _records(out) == []
+    summary = redact_archive(long_archive, out, ArchiveJob(workers=2))
+    assert summary.resumed == 0 and summary.files == 1 and not summary.failed
+    assert _outputs(out) == _outputs(reference)
+    assert not list(out.rglob(".*.part*"))
+    again = redact_archive(long_archive, out, ArchiveJob(workers=2))  # done: skipped
+    assert again.resumed == 1
+
+
+def test_a_dead_worker_fails_the_whole_video_closed(long_archive: Path, tmp_path: Path, short_split) -> None:
+    out = tmp_path / "out"
+    summary = redact_archive(long_archive, out, ArchiveJob(workers=2, detector_factory=crash_after_detector))
+    assert [(r.source.name, r.error_code) for r in summary.failed] == [("pan.mp4", "worker_crashed")]
+    assert "died" in summary.failed[0].error
+    assert not (out / "clips" / "pan.mp4").exists()  # no partial output under the final name
+    assert not [p for p in out.rglob("*") if p.is_file() and p.name != MANIFEST_NAME]  # nor any segment
+    assert _records(out) == []
