@@ -201,7 +201,8 @@ def peer(a: bytes, b: bytes, seconds: float, before: bool = False) -> list[str]:
 
     threads = cv2.getNumThreads()
     cv2.setNumThreads(1)
-    recognizer = Recognizer(load_backend("yunet-sface", sface_runtime="opencv" if before else None))
+    before_runtimes = {"sface_runtime": "opencv", "yunet_runtime": "opencv"} if before else {}
+    recognizer = Recognizer(load_backend("yunet-sface", **before_runtimes))
     if before:
         recognizer.subject_first_side = None
     with tempfile.TemporaryDirectory() as tmp:

