@@ -178,16 +178,21 @@ class ModelPool(Generic[E]):
                 self.waiting -= 1
                 self.running += 1
             start = time.perf_counter()
+            result, error = None, None
             try:
-                job.future.set_result(job.fn(worker))
+                result = job.fn(worker)
             except BaseException as exc:  # noqa: BLE001 - handed to the awaiting request
-                job.future.set_exception(exc)
-            finally:
-                took = time.perf_counter() - start
-                self.metrics.observe_model(job.operation, took)
-                with self._lock:
-                    self.running -= 1
-                    self.run_s = took if self.run_s is None else (1 - EWMA_WEIGHT) * self.run_s + EWMA_WEIGHT * took
+                error = exc
+            # The run's time is counted before the request is woken: its next admission sees it.
+            took = time.perf_counter() - start
+            self.metrics.observe_model(job.operation, took)
+            with self._lock:
+                self.running -= 1
+                self.run_s = took if self.run_s is None else (1 - EWMA_WEIGHT) * self.run_s + EWMA_WEIGHT * took
+            if error is None:
+                job.future.set_result(result)
+            else:
+                job.future.set_exception(error)
 
     def workers(self) -> list[E]:
         """The workers (for start-up checks); do not run models on them outside :meth:`run`."""
