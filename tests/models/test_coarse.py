@@ -52,17 +52,28 @@ def test_template_refines_only_the_chosen_face_and_agrees_with_detect(engine, bi
     assert float(np.dot(direct.vector, via_detect.vector)) > 0.9
 
 
-def test_shrink_maps_back_to_image_pixels():
-    rgb = np.zeros((5140, 7720, 3), np.uint8)
-    rgb[1000:1100, 2000:2100] = 255
-    small, sx, sy = shrink(rgb, 1280)
-    assert max(small.shape[:2]) == 1280
+@pytest.mark.parametrize(("h", "w", "side", "expected"), [
+    (5140, 7720, 1280, None),  # 7720 / 7 = 1102 (>= 1024): one whole-number step of 7
+    (1396, 2005, 640, None),
+    (835, 1198, 640, (417, 599)),  # one whole-number step of 2 (599 >= 0.8 x 640)
+    (457, 656, 640, None),  # 2.5% over: bilinear only
+    (1088, 1920, 640, (362, 640)),  # exactly 3
+])
+def test_shrink_maps_back_to_image_pixels(h, w, side, expected):
+    rgb = np.zeros((h, w, 3), np.uint8)
+    y0, x0, n = h // 5, w // 4, max(8, w // 60)
+    rgb[y0:y0 + n, x0:x0 + n] = 255
+    small, sx, sy = shrink(rgb, side)
+    assert 0.8 * side <= max(small.shape[:2]) <= side
+    if expected is not None:
+        assert small.shape[:2] == expected
     ys, xs = np.nonzero(small[..., 0] > 127)
-    assert abs(xs.min() * sx - 2000) <= 2 * sx and abs(ys.min() * sy - 1000) <= 2 * sy
+    assert abs(xs.min() * sx - x0) <= 2 * sx and abs(ys.min() * sy - y0) <= 2 * sy
+    assert abs((xs.max() + 1) * sx - (x0 + n)) <= 2 * sx and abs((ys.max() + 1) * sy - (y0 + n)) <= 2 * sy
 
 
 @pytest.mark.parametrize("shape", [(1, 30000), (30000, 1), (2, 5000), (3, 3000)])
 def test_shrink_keeps_a_pixel_of_a_one_pixel_wide_image(shape):
     """Found by bench/fuzz.py: a 1-pixel-high strip cut to a multiple of the reduction was empty."""
     small, sx, sy = shrink(np.full((*shape, 3), 9, np.uint8), 1280)
-    assert small.size > 0 and max(small.shape[:2]) == 1280 and sx > 0 and sy > 0
+    assert small.size > 0 and 1024 <= max(small.shape[:2]) <= 1280 and sx > 0 and sy > 0

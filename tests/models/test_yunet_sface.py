@@ -163,7 +163,7 @@ def test_opencv_detector_keeps_a_bounded_set_of_networks(groups: Path):
     det = engine.backend.detector
     assert det.runtime == "opencv"
     engine.detect(groups / "deepface_couple.jpg")  # bounded: the coarse copy, then refinement crops
-    assert (1280, 892) in det._nets
+    assert (1140, 794) in det._nets  # 2280x1588 halved: the whole-number step nearest 1280 px
     engine.detect(groups / "deepface_couple.jpg", full_coverage=True)  # 2280x1588 and 1140x794
     sizes = list(det._nets)
     assert (1140, 794) in sizes and (2280, 1588) not in sizes  # over 1920x1088: built, used, released
