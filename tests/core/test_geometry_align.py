@@ -134,3 +134,25 @@ def test_a_large_face_is_aligned_as_the_same_face_at_crop_size(factor):
     assert np.abs(a[inner] - b[inner]).mean() < 2.5, "the reduced face must line up with the small one"
     shifted = align_face(big, big_marks + factor).astype(np.float32)  # one crop pixel off
     assert np.abs(a[inner] - shifted[inner]).mean() > np.abs(a[inner] - b[inner]).mean() + 2.0
+
+
+@pytest.mark.parametrize("containment", [None, 0.5])
+def test_nms_from_one_matrix_decides_as_box_by_box(monkeypatch, containment):
+    """The matrix path (up to 1,024 boxes) keeps exactly what the box-by-box loop keeps: clusters,
+    nested boxes, ties and degenerate boxes included."""
+    from faceledger.core import geometry
+
+    rng = np.random.default_rng(11)
+    for trial in range(60):
+        n = int(rng.integers(2, 300))
+        centres = rng.uniform(0, 400, (int(rng.integers(1, 20)), 2))
+        c = centres[rng.integers(0, len(centres), n)] + rng.normal(0, 6, (n, 2))
+        wh = rng.uniform(0, 60, (n, 2))
+        wh[rng.random(n) < 0.05] = 0.0  # degenerate boxes
+        boxes = np.column_stack([c - wh / 2, wh])
+        scores = np.round(rng.random(n), 2)  # ties
+        fast = nms(boxes, scores, 0.3, containment)
+        monkeypatch.setattr(geometry, "_NMS_MATRIX_MAX", 0)
+        slow = nms(boxes, scores, 0.3, containment)
+        monkeypatch.setattr(geometry, "_NMS_MATRIX_MAX", 1024)
+        assert fast.tolist() == slow.tolist(), trial
