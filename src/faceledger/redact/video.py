@@ -51,9 +51,10 @@ if TYPE_CHECKING:
 __all__ = ["SegmentMismatchError", "Window", "redact_video"]
 
 _MAX_EARLY_PACKETS = 20_000
-#: Up to this many boxes a YUV frame is redacted on its planes (nothing else changes); above,
-#: through one RGB copy: drawing 75 boxes on the planes took 18 ms per 720p frame here, the
-#: round trip 12 ms (pixels outside the masks then within 4 levels, as before issue 13).
+#: A YUV frame is redacted on its planes (nothing else changes). Blur (the default) is drawn there
+#: a group of boxes at a time (:mod:`faceledger.redact.planes`): 5 ms per 720p crowd frame of about
+#: 100 boxes here, against 12 through one RGB copy (loaded machine). Pixelation is drawn box by box,
+#: so above this many boxes it goes through one RGB copy (pixels outside the masks then within 4 levels).
 _PLANES_UP_TO = 12
 _COLORS = {"detected": (0, 230, 0), "interpolated": (255, 200, 0), "held": (255, 140, 0), "lead": (255, 140, 0)}
 
@@ -287,7 +288,8 @@ class _VideoRun:
             try:
                 boxes = np.array([t.box for t in tracked], dtype=np.float64).reshape(-1, 4)
                 colors = [_COLORS[t.kind] for t in tracked]
-                if yuv is not None and len(boxes) > _PLANES_UP_TO:  # crowds: one RGB round trip is cheaper
+                crowd = self.options.style.method == "pixelate" and len(boxes) > _PLANES_UP_TO
+                if yuv is not None and crowd:  # one RGB round trip is cheaper
                     rgb = redact_faces(frame.picture.rgb(), boxes, self.options.style, inplace=True)
                     pixels = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420)
                     if self.options.draw_boxes:
