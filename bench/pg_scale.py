@@ -10,11 +10,17 @@ build is long (tens of minutes at 1M on 2 cores): run it once, ``nice``-d::
     nice -n 19 .venv/bin/python bench/pg_scale.py --pg-dir /work/scale/pg1m --build-only
     .venv/bin/python bench/pg_scale.py --pg-dir /work/scale/pg1m             # queries only
 
-Each query row is ``store.search(gallery, probe, k=5, ef_search=...)`` one query at a
+Each HNSW row is ``store.search(gallery, probe, k=5, ef_search=...)`` one query at a
 time, timed end to end (pool, SQL, join to subjects); recall@1 is against exact float32
 search computed in numpy, and the in-process int8 exact scan is timed on the same probes
 in the same run as the peer. The server is restarted by the query run (so a ``nice``
 left on it by the build does not carry over) and its table and index are pre-warmed.
+
+Beside them, in the same run (``pg_ivf.py``): IVFFlat indexes (``--ivfflat``, each on a
+side table holding the partition's rows, built by the first run that asks for it and kept;
+about a minute each at 1M) swept over ``ivfflat.probes`` in SQL with the same join to
+subjects; PostgreSQL's own exact scan (no index) on a few probes; and a numpy upper bound
+for binary quantization + exact re-rank.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import numpy as np
 
 from _common import md_table, reproduce_command
 from identify_lfw import lfw_templates
+from pg_ivf import bq_rerank_recall, ensure_side, exact_sql_search, ivf_search, parse_variants
 from search_scale import STRONG, Dataset, bulk_subjects, default_threshold, fit_distractors, make_dataset, pg_settings
 
 GALLERY = "bench"
@@ -78,6 +85,11 @@ def build(store, ds: Dataset, model: str) -> None:  # noqa: ANN001
           file=sys.stderr)
 
 
+def partition_of(store) -> str:  # noqa: ANN001
+    with store._conn() as conn:
+        return f"templates_g{conn.execute('SELECT id FROM galleries WHERE name = %s', (GALLERY,)).fetchone()[0]}"
+
+
 def prewarm(store, ds: Dataset) -> str:  # noqa: ANN001
     """Read the partition into shared buffers and walk the index with 50 searches; their sizes."""
     with store._conn() as conn:
@@ -109,7 +121,7 @@ def timed(search, ds: Dataset, exact: np.ndarray, queries: int) -> list[str]:  #
             f"{strong_same / strong:.4f}" if strong else "—", f"{os.getloadavg()[0]:.1f}"]
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--pg-dir", type=Path, required=True, help="data directory kept between runs")
     p.add_argument("--size", type=int, default=1_000_000)
@@ -117,53 +129,95 @@ def main() -> None:
     p.add_argument("--m", type=int, default=32)
     p.add_argument("--ef-construction", type=int, default=100)
     p.add_argument("--ef", default="100,400,1000", help="hnsw.ef_search values")
+    p.add_argument("--ivfflat", default="vector:1000,vector:4000,halfvec:1000",
+                   help="IVFFlat side indexes, kind:lists (kind vector or halfvec); '' for none")
+    p.add_argument("--probes", default="10,20,40,80,160,320", help="ivfflat.probes values")
+    p.add_argument("--exact-queries", type=int, default=20, help="probes for PostgreSQL's exact scan (slow; 0 to skip)")
+    p.add_argument("--bq-limits", default="100,400,1000,4000,10000",
+                   help="re-rank sizes of the binary-quantization bound (numpy); '' to skip")
     p.add_argument("--shared-buffers", default="3GB")
-    p.add_argument("--build-memory", default="3GB", help="maintenance_work_mem of the index build")
+    p.add_argument("--build-memory", default="4GB", help="maintenance_work_mem of the index builds")
     p.add_argument("--build-only", action="store_true", help="load and index, time no queries")
     p.add_argument("--rebuild", action="store_true", help="load again even if the directory holds the gallery")
-    args = p.parse_args()
+    return p.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     from faceledger.store import open_store
-    from faceledger.store.memindex import AnnOptions, GalleryIndex
 
     t = lfw_templates()
     STRONG["threshold"] = default_threshold(t.model_id)
     ds = make_dataset(t, fit_distractors(t, 1), args.size)
     exact = ds.exact_top1()
-    row_of = {ref: i for i, ref in enumerate(ds.refs)}
     server = server_at(args.pg_dir, args.shared_buffers)
     try:
         url = server.get_uri()
         store = open_store(url, m=args.m, ef_construction=args.ef_construction, build_memory=args.build_memory)
         if args.rebuild or (args.build_only and loaded_size(store) != args.size):
             build(store, ds, t.model_id)
-        if args.build_only:
-            store.close()
-            return
         if loaded_size(store) != args.size:
             store.close()
             raise SystemExit(f"{args.pg_dir} does not hold the {args.size:,}-template gallery: build it first "
                              "with --build-only (tens of minutes at 1M)")
-        sizes = prewarm(store, ds)
-        index = GalleryIndex(ds.vectors.shape[1], AnnOptions(), exact=lambda tids: ds.vectors[tids],
-                             float32_up_to=0)
-        index.add(np.arange(len(ds.vectors)), np.arange(len(ds.vectors)), ds.vectors)
-        rows = [["in-process int8 exact scan + float32 re-score (peer, no database)", "—",
-                 *timed(lambda q: index.search(q[None, :], 5)[0][0][0], ds, exact, args.queries)]]
-        for ef in [int(x) for x in args.ef.split(",")]:
-            def search(q: np.ndarray, ef: int = ef) -> int:
-                return row_of[store.search(GALLERY, q, k=5, ef_search=ef)[0][0].external_ref]
-            rows.append([f"PostgreSQL + pgvector HNSW, store.search(k=5, ef_search={ef})", sizes,
-                         *timed(search, ds, exact, args.queries)])
-        print(f"## PostgreSQL at {args.size:,} templates ({min(args.queries, len(ds.probes))} mated probes, "
-              "one at a time)\n")
-        print(md_table(["search", "index", "p50 (ms)", "p95 (ms)", "recall@1 vs exact",
-                        f"recall@1 where exact top >= {STRONG['threshold']:.3f}", "load avg after"], rows))
-        print(f"\nServer: {pg_settings(url)}.")
-        print(f"\nReproduce: `{reproduce_command()}`")
+        with store._conn() as conn:
+            sides = {v: ensure_side(conn, partition_of(store), ds.vectors.shape[1], v, args.build_memory)
+                     for v in parse_variants(args.ivfflat)}
+        if not args.build_only:
+            rows = measure(store, ds, exact, sides, args)
+            report(rows, ds, exact, args, url)
         store.close()
     finally:
         stop(server)
+
+
+def measure(store, ds: Dataset, exact: np.ndarray, sides: dict, args: argparse.Namespace) -> list[list[str]]:  # noqa: ANN001
+    """The table's rows: the in-process peer, HNSW through the store, IVFFlat and the exact scan in SQL."""
+    from faceledger.store.memindex import AnnOptions, GalleryIndex
+
+    row_of = {ref: i for i, ref in enumerate(ds.refs)}
+    sizes = prewarm(store, ds)
+    index = GalleryIndex(ds.vectors.shape[1], AnnOptions(), exact=lambda tids: ds.vectors[tids], float32_up_to=0)
+    index.add(np.arange(len(ds.vectors)), np.arange(len(ds.vectors)), ds.vectors)
+    rows = [["in-process int8 exact scan + float32 re-score (peer, no database)", "—",
+             *timed(lambda q: index.search(q[None, :], 5)[0][0][0], ds, exact, args.queries)]]
+    for ef in [int(x) for x in args.ef.split(",") if x]:
+        def search(q: np.ndarray, ef: int = ef) -> int:
+            return row_of[store.search(GALLERY, q, k=5, ef_search=ef)[0][0].external_ref]
+        rows.append([f"PostgreSQL + pgvector HNSW, store.search(k=5, ef_search={ef})", sizes,
+                     *timed(search, ds, exact, args.queries)])
+    dim, partition = ds.vectors.shape[1], partition_of(store)
+    with store._conn() as conn:
+        for v, desc in sides.items():
+            for probes in [int(x) for x in args.probes.split(",") if x]:
+                run = ivf_search(conn, v, dim, probes)
+                rows.append([f"PostgreSQL + pgvector IVFFlat ({v.kind}, {v.lists} lists), SQL, probes={probes}",
+                             desc, *timed(lambda q, run=run: row_of[run(q)], ds, exact, args.queries)])
+        if args.exact_queries > 0:
+            run = exact_sql_search(conn, partition, dim)
+            rows.append([f"PostgreSQL exact scan (no index, parallel workers), SQL, {args.exact_queries} probes",
+                         "—", *timed(lambda q: row_of[run(q)], ds, exact, args.exact_queries)])
+    return rows
+
+
+def report(rows: list[list[str]], ds: Dataset, exact: np.ndarray, args: argparse.Namespace, url: str) -> None:
+    print(f"## PostgreSQL at {args.size:,} templates ({min(args.queries, len(ds.probes))} mated probes, "
+          "one at a time)\n")
+    print(md_table(["search", "index", "p50 (ms)", "p95 (ms)", "recall@1 vs exact",
+                    f"recall@1 where exact top >= {STRONG['threshold']:.3f}", "load avg after"], rows))
+    n = min(args.queries, len(ds.probes))
+    best_is_distractor = sum(ds.refs[i].startswith("d") and ds.refs[i][1:].isdigit() for i in exact[:n])
+    print(f"\nOf these probes, {best_is_distractor} ({best_is_distractor / n:.1%}) have a synthetic distractor, "
+          "not their mate, as exact search's top answer.")
+    limits = [int(x) for x in args.bq_limits.split(",") if x]
+    if limits:
+        recall = bq_rerank_recall(ds.vectors, ds.probes[:n], exact[:n], limits)
+        print("\nBinary quantization + exact re-rank, upper bound (numpy: the exact Hamming top L of "
+              "`binary_quantize` codes re-ranked in float32; an index over the codes finds at best these rows):\n")
+        print(md_table(["re-ranked rows L", *map(str, limits)], [["recall@1 vs exact", *(f"{r:.4f}" for r in recall)]]))
+    print(f"\nServer: {pg_settings(url)}.")
+    print(f"\nReproduce: `{reproduce_command()}`")
 
 
 def stop(server) -> None:  # noqa: ANN001
