@@ -2,13 +2,15 @@
 
 Each worker is its own single-process executor (``spawn``), so when one dies the file it
 held is known exactly: that file is answered with :class:`WorkerCrashedError` and a fresh
-worker replaces the dead one. Workers load their detector once (initializer) and send
+worker replaces the dead one. Workers load their detector once (initializer), with the cores
+shared out among them (OpenCV and onnxruntime threads: cores // workers), and send
 frame counts back through a queue, which a driver thread turns into progress.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import queue
 import threading
 from collections import deque
@@ -70,7 +72,10 @@ def build_redactor(job: ArchiveJob) -> Any:
     return Redactor(options=options, backend=job.backend)
 
 
-def _init_worker(job: ArchiveJob, channel: Any) -> None:
+def _init_worker(job: ArchiveJob, channel: Any, threads: int) -> None:
+    from faceledger._cv import cv2
+
+    cv2.setNumThreads(threads)  # before the detector loads: its onnxruntime session takes as many
     _WORKER["progress"] = QueueProgress(channel)
     try:
         _WORKER["redactor"] = build_redactor(job)
@@ -100,6 +105,7 @@ class LocalPool:
         self._progress = progress
         self._backlog: deque[FileTask | SegmentTask] = deque()
         self.workers = job.worker_count()
+        self._threads = max(1, (os.cpu_count() or 1) // self.workers)  # the cores shared out, as a split video's
         self._idle = [self._new_worker() for _ in range(self.workers)]
         self._running: dict[Future, tuple[FileTask | SegmentTask, ProcessPoolExecutor]] = {}
         self._stop = threading.Event()
@@ -108,7 +114,7 @@ class LocalPool:
 
     def _new_worker(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(1, mp_context=self._context, initializer=_init_worker,
-                                   initargs=(self._job, self._channel))
+                                   initargs=(self._job, self._channel, self._threads))
 
     def submit(self, task: FileTask | SegmentTask) -> None:
         self._backlog.append(task)

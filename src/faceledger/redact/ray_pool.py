@@ -39,8 +39,10 @@ class _RayWorker:
     """The actor body: a redactor loaded once, one file per call."""
 
     def __init__(self, job: ArchiveJob) -> None:
+        from faceledger._cv import cv2
         from faceledger.redact.local_pool import build_redactor
 
+        cv2.setNumThreads(1)  # one CPU per actor (num_cpus=1), before the detector takes as many threads
         self.redactor, self.setup_error = None, None
         try:
             self.redactor = build_redactor(job)
