@@ -10,14 +10,18 @@ database instead: ``search_scale.py`` times that whole path). Every method asks 
 the top 5 subjects (20 templates, as the store does). Methods:
 
 * the two-plane scan (store/planes.py) with its default threads (``min(2, cores)`` or
-  ``$FACELEDGER_SCAN_THREADS``) and with one;
+  ``$FACELEDGER_SCAN_THREADS``) and with one; its bound is one number per row;
+* "third round": the same scanner with the third round's bound (two per-row terms);
 * "before": the single-plane scan of the previous round (every code read with
   numkong's ``cdist``, :class:`~faceledger.store.scan.Int8Scanner` + ``exact_top``);
 * a bare numpy float32 scan.
 
 Each probe is searched by every method in turn, so a busy machine slows them alike and
-the ratio holds. Also printed: the rows whose plane 2 was read, per probe type, and
-the p95 per probe type. Run from the repository root::
+the ratio holds; the CPU column is the process's CPU time per search (every thread), which
+a loaded machine inflates much less than the wall time. Also printed: the rows whose plane
+2 was read and the p95 per probe type, and the floor: plane 1's packed kernel alone and a
+bare read of as many bytes, on one thread and on the scan's threads, timed between the
+searches. Run from the repository root::
 
     .venv/bin/python bench/exact_scan.py --size 1000000
 """
@@ -62,6 +66,89 @@ def before_search(vectors: np.ndarray, threads: int):  # noqa: ANN201 - a closur
     return search
 
 
+def floor_probes(scanner, d1: int) -> dict[str, object]:  # noqa: ANN001 - the index's PlaneScanner
+    """What bounds the scan: the packed kernel alone over plane 1, and a bare read of as many bytes.
+
+    Both are cut into the same blocks and run with the store's own helper threads
+    (:func:`~faceledger.store.scan.run_chunks`), on one thread and on the scan's threads.
+    """
+    import itertools
+
+    import numkong
+
+    from faceledger.store.scan import run_chunks
+
+    packed = [p[1] for p in scanner._packed]
+    size = sum(p.nbytes for p in packed)
+    bare = np.random.default_rng(0).integers(0, 2**63, size // 8, dtype=np.uint64)
+    pieces = np.array_split(bare, len(packed))
+    q = np.ones((1, d1), np.int8)
+    outs = [np.empty((1, p.width), np.int32) for p in packed]
+
+    def run(one, threads: int) -> float:  # noqa: ANN001
+        chunks = itertools.count()
+
+        def work() -> None:
+            while (j := next(chunks)) < len(packed):
+                one(j)
+        t0 = time.perf_counter()
+        run_chunks(work, threads - 1)
+        return time.perf_counter() - t0
+
+    def kernel(j: int) -> None:
+        numkong.dots_packed(q, packed[j], out=numkong.from_dlpack(outs[j]))
+
+    def read(j: int) -> None:
+        np.bitwise_xor.reduce(pieces[j])
+    return {"size": size, "kernel": lambda t: run(kernel, t), "read": lambda t: run(read, t)}
+
+
+def two_plane_search(vectors: np.ndarray, basis: np.ndarray, threads: int):  # noqa: ANN201 - a closure
+    """The third round's two-plane bound (two per-row terms, each with its own weight) on the same rotated gallery.
+
+    Built beside the index with the same scanner, so only the bound differs: ``|x'_2|`` and
+    ``|x'_1 - x8_1|`` kept apart (two float32 per row) instead of one bound number.
+    """
+    from faceledger.store._common import rank_subjects
+    from faceledger.store.planes import ROTATE_SLACK, PlaneScanner, Probe, plane1, plane_top
+    from faceledger.store.scan import SCALE, quantize
+
+    d1 = plane1(vectors.shape[1])
+    codes, codes2, resid, rest, resid1 = [], [], [], [], []
+    for i in range(0, len(vectors), 100_000):
+        rotated = vectors[i:i + 100_000] @ basis
+        c, r = quantize(rotated)
+        codes.append(c[:, :d1])
+        codes2.append(c[:, d1:])
+        resid.append(r)
+        rest.append(np.linalg.norm(rotated[:, d1:], axis=1) * np.float32(1 + 1e-6) + np.float32(1e-7))
+        resid1.append(np.linalg.norm(rotated[:, :d1] - c[:, :d1] / np.float32(SCALE), axis=1) * np.float32(1 + 1e-6)
+                      + np.float32(1e-7))
+    codes, codes2 = np.ascontiguousarray(np.concatenate(codes)), np.ascontiguousarray(np.concatenate(codes2))
+    resid, rest, resid1 = np.concatenate(resid), np.concatenate(rest), np.concatenate(resid1)
+    max_norm = float((np.linalg.norm(vectors, axis=1) + resid).max())
+    scanner = PlaneScanner(d1, threads)
+
+    def search(q: np.ndarray) -> int:
+        qr = q @ basis
+        q_scale = 127 / float(np.abs(qr).max())
+        q8 = np.rint(qr * q_scale).astype(np.int8)
+        unit, q_norm, q_res = SCALE * q_scale, float(np.linalg.norm(q)), float(np.linalg.norm(qr - q8 / q_scale))
+        upper = scanner.upper(codes, q8, [(rest, float(np.linalg.norm(qr[d1:])) * unit), (resid1, q_norm * unit)])
+
+        def own(rows: np.ndarray) -> np.ndarray:
+            return q_norm * resid[rows]
+
+        def finer(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            both = np.hstack([codes[rows], codes2[rows]])
+            return both.astype(np.float32) @ qr / SCALE, own(rows) + ROTATE_SLACK
+
+        probe = Probe(upper, unit, q_res * max_norm + ROTATE_SLACK, lambda r: scanner.full(codes2, r, q8), own,
+                      finer, lambda r: vectors[r] @ q)
+        return rank_subjects(lambda m: plane_top(probe, m), lambda t: t, K, len(codes))[0][0]
+    return search
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--size", type=int, default=1_000_000)
@@ -89,6 +176,12 @@ def main() -> None:
     mem, held = rss_mb() - rss0, index.nbytes
     threads = index._scanner.threads
     before = before_search(ds.vectors, threads)
+    two_terms = two_plane_search(ds.vectors, index._basis, threads)
+
+    floor = floor_probes(index._scanner, index._scanner.d1)
+    floors = {f"{what}, {t} thread{'s' if t > 1 else ''}": (what, t) for what in ("kernel", "read")
+              for t in dict.fromkeys((1, threads))}
+    floor_times: dict[str, list[float]] = {f: [] for f in floors}
 
     def planes(q: np.ndarray, threads: int = threads) -> int:
         index._scanner.threads = threads
@@ -99,11 +192,13 @@ def main() -> None:
         top = np.argpartition(-s, 20)[:20]
         return int(top[np.argmax(s[top])])
 
-    methods = {f"FaceLedger two-plane int8 scan + exact float32 re-score ({threads} threads, the default)": planes,
+    methods = {f"FaceLedger two-plane int8 scan, one bound number per row ({threads} threads, the default)": planes,
                "the same, 1 thread": lambda q: planes(q, 1),
+               f"third round: the same scan with the two-term bound ({threads} threads)": two_terms,
                f"before: single-plane int8 scan + exact re-score ({threads} threads)": before,
                "bare numpy float32 scan + argpartition (1 thread)": numpy_scan}
     times: dict[str, list[float]] = {m: [] for m in methods}
+    cpu: dict[str, list[float]] = {m: [] for m in methods}
     same = dict.fromkeys(methods, 0)
     plane2: list[int] = []
     loads = [os.getloadavg()[0]]
@@ -111,20 +206,24 @@ def main() -> None:
         for i, q in enumerate(probes):
             for name, f in methods.items():
                 read = index._scanner.plane2_rows
-                t0 = time.perf_counter()
+                c0, t0 = time.process_time(), time.perf_counter()
                 top = f(q)
                 times[name].append(time.perf_counter() - t0)
+                cpu[name].append(time.process_time() - c0)
                 same[name] += top == exact[i]
                 if name.startswith("FaceLedger"):
                     plane2.append(index._scanner.plane2_rows - read)
+            for name, (what, t) in floors.items():
+                floor_times[name].append(floor[what](t))  # type: ignore[operator]
     loads.append(os.getloadavg()[0])
     n = len(probes)
     rows = []
     for name in methods:
         ms = np.array(times[name]) * 1000
-        rows.append([name, f"{np.percentile(ms, 50):.2f}", f"{np.percentile(ms, 95):.2f}", f"{same[name] / n:.4f}"])
+        rows.append([name, f"{np.percentile(ms, 50):.2f}", f"{np.percentile(ms, 95):.2f}",
+                     f"{np.median(cpu[name]) * 1000:.1f}", f"{same[name] / n:.4f}"])
     print(f"## Exact search of {args.size:,} templates (top {K} subjects), {n} probes, methods interleaved\n")
-    print(md_table(["method", "p50 (ms)", "p95 (ms)", "recall@1 vs exact"], rows))
+    print(md_table(["method", "p50 (ms)", "p95 (ms)", "CPU, all threads, median (ms)", "recall@1 vs exact"], rows))
     first = np.array(times[next(iter(methods))]) * 1000
     frac = np.array(plane2) / len(ds.vectors)
     by_kind = []
@@ -136,6 +235,15 @@ def main() -> None:
     print(f"\n### The two-plane scan ({threads} threads) by probe type\n")
     print(md_table(["probes", "n", "p50 (ms)", "p95 (ms)", "rows reading plane 2: mean %", "p95 %", "max %"],
                    by_kind))
+    size = floor["size"]
+    print(f"\n### The floor: plane 1's packed kernel alone, and a bare read of its {size / 1e6:.0f} MB (same run)\n")
+    f_rows = []
+    for name, (what, _) in floors.items():
+        ms = np.array(floor_times[name]) * 1000
+        label = "numkong dots_packed over plane 1 (no bounds)" if what == "kernel" else "bare read (numpy xor-reduce)"
+        p50, p95 = np.percentile(ms, 50), np.percentile(ms, 95)
+        f_rows.append([f"{label}, {name.split(', ')[1]}", f"{p50:.2f}", f"{p95:.2f}", f"{size / p50 / 1e6:.1f}"])
+    print(md_table(["pass over every row", "p50 (ms)", "p95 (ms)", "GB/s at p50"], f_rows))
     print(f"\nIndex: {held / 2**20:,.0f} MB of arrays with plane 1 packed (RSS +{mem:,.0f} MB). "
           f"Load average {loads[0]:.1f} before, {loads[1]:.1f} after (2 cores).")
     print(f"\nReproduce: `{reproduce_command()}`")

@@ -104,7 +104,7 @@ def test_rows_with_no_quantisation_error_and_no_plane_2_part() -> None:
     index = GalleryIndex(128, AnnOptions())
     index.add(np.arange(len(v)), np.arange(len(v)), v)
     assert index._basis is None and len(index) < BASIS_MIN
-    assert index._resid[200:230].max() < 1e-6 and index._rest[200:230].max() < 1e-6
+    assert index._resid[200:230].max() < 1e-6 and index._bound[200:230].max() < 1e-6
     for m in (1, 16, 30, 40):
         want, got = exact_order(index, v, exact_rows[0], m)
         assert got.tolist() == want
@@ -259,3 +259,46 @@ def test_a_block_that_changed_is_read_unpacked_until_it_stays_unchanged() -> Non
         assert scanner._packed[0] is None and scanner._packed[1] is not None
     check()
     assert scanner._packed[0] is not None
+
+
+def fuzz_gallery(seed: int, n: int) -> np.ndarray:
+    """Rows of uneven variance per axis (so the principal axes matter) with near-ties; odd seeds: some not unit.
+
+    Rows that are not unit widen every probe's slack (the largest ``|x8|``), so the even
+    seeds keep to unit rows, where the bound is at its tightest and a wrong term shows.
+    """
+    rng = np.random.default_rng(seed)
+    spread = rng.uniform(0.1, 3.0, 128)
+    v = rng.standard_normal((n, 128)) * spread
+    v[200:230] = rng.standard_normal((30, 128)) * (spread < np.sort(spread)[24])  # in the axes of least variance
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    if seed % 2:
+        v[:40] *= rng.uniform(0.2, 3.0, (40, 1))  # not unit: larger and smaller rows
+        v[40:60, :3] = 0.9  # a component beyond +-0.5: clipped codes
+    v[100:160] = v[99] + rng.normal(0, 1e-4, (60, 128))  # 61 near-ties, within int8 rounding of each other
+    return v.astype(np.float32)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_fuzz_the_folded_row_bound_is_never_below_an_exact_score(seed: int) -> None:
+    n = BASIS_MIN + 1_500 * (seed % 3)
+    v = fuzz_gallery(seed, n)
+    index = GalleryIndex(128, AnnOptions())
+    index.add(np.arange(n), np.arange(n), v)
+    assert index._basis is not None
+    rng = np.random.default_rng(1_000 + seed)
+    plane2 = np.linalg.norm((v[160:] @ index._basis)[:, index._scanner.d1:], axis=1)
+    tight = 160 + np.argsort(-plane2)[:3]  # as probes, the rows where Cauchy-Schwarz on plane 2 is nearly tight
+    assert plane2.max() > 0.9  # the rows in the axes of least variance: plane 2 holds them
+    probes = np.vstack([rng.standard_normal((6, 128)), v[99] + rng.normal(0, 1e-3, 128), v[[5, 45, 130]], v[tight]])
+    probes = (probes / np.linalg.norm(probes, axis=1, keepdims=True)).astype(np.float32)
+    for q in probes:
+        p = index._plane_probe(q, n, lambda rows, q=q: v[rows] @ q)
+        exact = v.astype(np.float64) @ q.astype(np.float64)
+        bound = p.upper.approx.astype(np.float64) / p.unit + p.slack
+        assert np.all(exact <= bound), float((exact - bound).max())
+        for m in (1, 20, 70):  # the near-ties can tie in float32 (then either order is right): compare scores
+            got, scores = index._scores_of(q, n, None)(m)
+            best = np.sort(exact)[::-1][:m]
+            assert np.allclose(exact[got], best, atol=1e-6) and np.allclose(scores, best, atol=1e-6)
+            assert set(np.flatnonzero(exact > best[-1] + 1e-6)) <= set(got.tolist())  # every row clearly in it

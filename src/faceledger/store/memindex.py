@@ -28,7 +28,7 @@ from faceledger.errors import StoreError
 
 from ._common import rank_subjects
 from .ann import AnnIndex, make_ann
-from .planes import ROTATE_SLACK, PlaneScanner, Probe, pca_basis, plane1, plane_top, row_bounds
+from .planes import ROTATE_SLACK, PlaneScanner, Probe, bound_weight, pca_basis, plane1, plane_top, row_bound
 from .rowmap import RowMap
 from .scan import SCALE, quantize
 
@@ -83,8 +83,7 @@ class GalleryIndex:
         self._codes = np.zeros((0, d1), np.int8)  # plane 1: the first d1 columns of each code
         self._codes2 = np.zeros((0, dimension - d1), np.int8)  # plane 2: the rest
         self._resid = np.zeros(0, np.float32)  # each row's |x' - x8|
-        self._rest = np.zeros(0, np.float32)  # each row's |x'_2| (rounded up)
-        self._resid1 = np.zeros(0, np.float32)  # each row's |x'_1 - x8_1| (plane 1 only, rounded up)
+        self._bound = np.zeros(0, np.float32)  # each row's |x'_2| + LAMBDA |x'_1 - x8_1| (rounded up; planes.py)
         self._basis: np.ndarray | None = None  # x' = x @ basis (None: x' = x), set from BASIS_MIN templates
         self._vecs: np.ndarray | None = np.zeros((0, dimension), np.float32)
         self._tids = np.zeros(0, np.int64)
@@ -104,8 +103,7 @@ class GalleryIndex:
     @property
     def nbytes(self) -> int:
         """Bytes of the arrays held (codes, ids, residual bound; a float32 copy if kept)."""
-        held = sum(a.nbytes for a in (self._codes, self._codes2, self._tids, self._sids, self._resid, self._rest,
-                                      self._resid1))
+        held = sum(a.nbytes for a in (self._codes, self._codes2, self._tids, self._sids, self._resid, self._bound))
         return held + self._scanner.nbytes + (0 if self._vecs is None else self._vecs.nbytes)
 
     @property
@@ -173,8 +171,7 @@ class GalleryIndex:
             for t in present:
                 i, last = self._row.pop(t), self._n - 1
                 if i != last:
-                    for a in (self._codes, self._codes2, self._tids, self._sids, self._resid, self._rest, self._resid1,
-                              self._vecs):
+                    for a in (self._codes, self._codes2, self._tids, self._sids, self._resid, self._bound, self._vecs):
                         if a is not None:
                             a[i] = a[last]
                     self._row.set(int(self._tids[i]), i)
@@ -202,12 +199,12 @@ class GalleryIndex:
             return b
         self._codes, self._codes2, self._tids = grown(self._codes), grown(self._codes2), grown(self._tids)
         self._sids = grown(self._sids)
-        self._resid, self._rest, self._resid1 = grown(self._resid), grown(self._rest), grown(self._resid1)
+        self._resid, self._bound = grown(self._resid), grown(self._bound)
         if self._vecs is not None:
             self._vecs = grown(self._vecs)
 
     def _encode(self, at: int, vecs: np.ndarray) -> None:
-        """Codes, residuals and plane 2 norms of ``vecs`` (original basis) into rows ``at:``."""
+        """Codes, residuals and bound numbers of ``vecs`` (original basis) into rows ``at:``."""
         if len(vecs) == 0:
             return
         rotated = vecs if self._basis is None else vecs @ self._basis
@@ -216,7 +213,7 @@ class GalleryIndex:
         end = at + len(vecs)
         d1 = self._scanner.d1
         self._codes[at:end], self._codes2[at:end], self._resid[at:end] = codes[:, :d1], codes[:, d1:], residual
-        self._rest[at:end], self._resid1[at:end] = row_bounds(rotated, codes, self._scanner.d1)
+        self._bound[at:end] = row_bound(rotated, codes, d1)
 
     def _rotate(self, new: np.ndarray) -> None:
         """Choose the basis from the rows held and ``new`` ones, and encode the held rows in it again."""
@@ -315,15 +312,14 @@ class GalleryIndex:
             return from_graph
         return self._plane_search(q, n, rescore)
 
-    def _plane_search(self, q: np.ndarray, n: int, rescore: Callable[[np.ndarray], np.ndarray]
-                      ) -> Callable[[int], tuple[np.ndarray, np.ndarray]]:
-        """``scores_of(m)`` of the two-plane scan (:mod:`.planes`): exact float32 scores of the best ``m``."""
+    def _plane_probe(self, q: np.ndarray, n: int, rescore: Callable[[np.ndarray], np.ndarray]) -> Probe:
+        """The two-plane scan of ``q`` (:mod:`.planes`): every row's upper bound, and ways to score rows."""
         qr = q if self._basis is None else q @ self._basis
         q_scale = 127 / max(float(np.abs(qr).max()), 1e-30)  # the probe's own int8 scale: its full range
         q8 = np.rint(qr * q_scale).astype(np.int8)
         unit, d1, codes = SCALE * q_scale, self._scanner.d1, self._codes[:n]
         q_norm, q_residual = float(np.linalg.norm(q)), float(np.linalg.norm(qr - q8 / q_scale))
-        terms = [(self._rest[:n], float(np.linalg.norm(qr[d1:])) * unit), (self._resid1[:n], q_norm * unit)]
+        terms = [(self._bound[:n], bound_weight(float(np.linalg.norm(qr[d1:])), q_norm) * unit)]
         upper = self._scanner.upper(codes, q8, terms)
 
         def own(rows: np.ndarray) -> np.ndarray:  # |q' . (x' - x8)| <= |q| |x' - x8|
@@ -334,8 +330,13 @@ class GalleryIndex:
             return both.astype(np.float32) @ qr / SCALE, own(rows) + ROTATE_SLACK
 
         # |q' . x8 - q8 . x8| <= |q' - q8| |x8|, and the float32 rounding of the rotation
-        probe = Probe(upper, unit, q_residual * self._max_norm + ROTATE_SLACK,
-                      lambda rows: self._scanner.full(self._codes2, rows, q8), own, finer, rescore)
+        return Probe(upper, unit, q_residual * self._max_norm + ROTATE_SLACK,
+                     lambda rows: self._scanner.full(self._codes2, rows, q8), own, finer, rescore)
+
+    def _plane_search(self, q: np.ndarray, n: int, rescore: Callable[[np.ndarray], np.ndarray]
+                      ) -> Callable[[int], tuple[np.ndarray, np.ndarray]]:
+        """``scores_of(m)`` of the two-plane scan (:mod:`.planes`): exact float32 scores of the best ``m``."""
+        probe = self._plane_probe(q, n, rescore)
 
         def from_scan(m: int) -> tuple[np.ndarray, np.ndarray]:
             rows, scores = plane_top(probe, m)
