@@ -134,3 +134,70 @@ def test_a_dead_worker_fails_the_whole_video_closed(long_archive: Path, tmp_path
     assert not (out / "clips" / "pan.mp4").exists()  # no partial output under the final name
     assert not [p for p in out.rglob("*") if p.is_file() and p.name != MANIFEST_NAME]  # nor any segment
     assert _records(out) == []
+
+
+class _Pool:
+    """A pool that runs nothing: the splitter's bookkeeping in isolation."""
+
+    def __init__(self) -> None:
+        self.workers, self.submitted, self.queued = 2, [], []
+
+    def submit(self, task) -> None:  # noqa: ANN001
+        self.submitted.append(task)
+
+    def drop(self, source: Path) -> int:
+        dropped = [t for t in self.queued if t.source == source]
+        self.queued = [t for t in self.queued if t.source != source]
+        return len(dropped)
+
+
+def _task(long_archive: Path, tmp_path: Path):  # noqa: ANN202
+    from faceledger.models.files import sha256_file
+    from faceledger.redact.archive import FileTask
+
+    source = long_archive / "clips" / "pan.mp4"
+    return FileTask(source, tmp_path / "out" / "pan.mp4", "video", sha256_file(source))
+
+
+def test_a_segment_that_cannot_be_located_redoes_the_video_whole(long_archive: Path, tmp_path: Path,
+                                                                  short_split) -> None:
+    from faceledger.redact.archive import SegmentTask, TaskResult
+    from faceledger.redact.archive_split import Splitter
+    from faceledger.redact.summary import FileReport
+    from faceledger.redact.video import SegmentMismatchError
+
+    pool, task = _Pool(), _task(long_archive, tmp_path)
+    splitter = Splitter(ArchiveJob(workers=2), pool)
+    units = splitter.units([task])
+    assert [type(u) for u in units] == [SegmentTask, SegmentTask] and [u.window.first for u in units] == [0, 36]
+    done = TaskResult(FileReport(task.source, units[0].part, "video", frames=36), None)
+    assert splitter.settle(units[0], done) is None  # the other segment is still out
+    assert splitter.settle(units[1], SegmentMismatchError("bad index")) is None
+    assert pool.submitted == [task]  # redone whole by one worker, nothing reported failed
+    assert splitter.settle(task, done) == (task, done)
+
+
+def test_a_failed_segment_drops_the_queued_ones_and_fails_the_video(long_archive: Path, tmp_path: Path,
+                                                                     short_split, monkeypatch) -> None:
+    from faceledger.redact import archive_split
+    from faceledger.redact.archive import WorkerCrashedError
+    from faceledger.redact.archive_split import Splitter
+
+    monkeypatch.setattr(archive_split, "plan_split", lambda *a: _three_segments(*a))
+    pool, task = _Pool(), _task(long_archive, tmp_path)
+    splitter = Splitter(ArchiveJob(workers=2), pool)
+    units = splitter.units([task])
+    assert len(units) == 3
+    pool.queued = units[2:]  # the third segment waits for a free worker
+    crash = WorkerCrashedError("a worker process died")
+    assert splitter.settle(units[0], crash) is None  # the second segment is still running
+    assert pool.queued == []
+    settled = splitter.settle(units[1], crash)
+    assert settled == (task, crash) and not task.output.exists()
+
+
+def _three_segments(source, output, options, workers, max_pixels):  # noqa: ANN001, ANN202
+    from faceledger.redact.split import _plan, plan_windows
+
+    plan = _plan(source, output, options, workers, max_pixels)
+    return plan, plan_windows(len(plan.pts), plan.rate, 3, options, plan)
