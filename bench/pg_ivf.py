@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["IvfVariant", "bq_rerank_recall", "ensure_side", "exact_sql_search", "ivf_search", "parse_variants"]
+__all__ = ["IvfVariant", "bq_rerank_recall", "ensure_side", "exact_sql_search", "hnsw_sql_search", "ivf_search",
+           "parse_variants"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +83,19 @@ def ivf_search(conn, v: IvfVariant, dim: int, probes: int) -> Callable[[np.ndarr
     def search(q: np.ndarray) -> str:
         with conn.transaction():
             conn.execute("SELECT set_config('ivfflat.probes', %s, true)", (str(probes),))
+            return conn.execute(query, {"q": q}).fetchone()[0]
+    return search
+
+
+def hnsw_sql_search(conn, partition: str, dim: int, ef: int) -> Callable[[np.ndarray], str]:  # noqa: ANN001
+    """The store's HNSW index through the same SQL as :func:`ivf_search` (no store code), for a like-for-like row."""
+    query = (f"SELECT s.external_ref FROM (SELECT subject_id, embedding::vector({dim}) <=> %(q)s AS d "
+             f"FROM {partition} ORDER BY embedding::vector({dim}) <=> %(q)s LIMIT 5) t "
+             "JOIN subjects s ON s.id = t.subject_id ORDER BY t.d LIMIT 1")
+
+    def search(q: np.ndarray) -> str:
+        with conn.transaction():
+            conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef),))
             return conn.execute(query, {"q": q}).fetchone()[0]
     return search
 

@@ -1,4 +1,4 @@
-"""PostgreSQL + pgvector specifics: per-gallery HNSW partitions, the shared hash chain, migrations."""
+"""PostgreSQL + pgvector specifics: per-gallery HNSW (or IVFFlat) partitions, the shared hash chain, migrations."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import psycopg
 import pytest
-from storehelp import new_template, settings, unit_vectors
+from storehelp import Face, new_template, settings, unit_vectors
 
-from faceledger.errors import StoreError
+from faceledger.errors import ConfigError, StoreError
 from faceledger.store import BulkSubject, open_store
 from faceledger.store.postgres import PostgresStore
 
@@ -71,3 +71,62 @@ def test_migrations_are_recorded_and_newer_schemas_refused(new_pg_url: Callable[
 def test_an_unreachable_server_is_a_store_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError):
         open_store(f"postgresql://nobody@/faceledger?host={tmp_path}&connect_timeout=2")
+
+
+# -- the IVFFlat index option ------------------------------------------------------------------
+def vector_indexes(store: PostgresStore, gallery: str) -> list[tuple[str, str, list[str] | None]]:
+    """(name, access method, options) of the vector indexes on the gallery's partition."""
+    with store._conn() as conn:
+        gid = conn.execute("SELECT id FROM galleries WHERE name = %s", (gallery,)).fetchone()[0]
+        return conn.execute("SELECT c.relname, am.amname, c.reloptions FROM pg_index i "
+                            "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am am ON am.oid = c.relam "
+                            "WHERE i.indrelid = %s::regclass AND am.amname IN ('hnsw', 'ivfflat')",
+                            (f"templates_g{gid}",)).fetchall()
+
+
+@pytest.mark.parametrize(("option", "message"), [
+    ({"index": "annoy"}, "index must be one of hnsw, ivfflat"),
+    ({"lists": -1}, "lists must be an integer in"),
+    ({"lists": 40_000}, "lists must be an integer in"),
+    ({"lists": True}, "lists must be an integer in"),
+    ({"probes": 0}, "probes must be an integer in"),
+    ({"probes": "8"}, "probes must be an integer in"),
+])
+def test_bad_index_options_are_config_errors(option: dict, message: str, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=message):
+        open_store(f"postgresql://nobody@/faceledger?host={tmp_path}&connect_timeout=2", **option)
+
+
+def test_an_ivfflat_gallery_scans_exactly_until_a_bulk_import_trains_its_index(
+        new_pg_url: Callable[[], str], faces: dict[str, tuple[Face, Face]]) -> None:
+    url = new_pg_url()
+    people = list(faces)
+    real_probes = np.stack([faces[p][1].vector for p in people])
+    with open_store(url, index="ivfflat", lists=8, probes=8, bulk_rebuild_min=1000) as store:
+        with store.transaction() as tx:
+            tx.create_gallery("g", settings())
+            ids = [tx.add_subject("g", p).id for p in people]
+            for sid, p in zip(ids, people, strict=True):
+                tx.add_template(sid, faces[p][0].new())
+        assert vector_indexes(store, "g") == []  # nothing to train lists on: searches scan exactly
+        assert [c[0].subject_id for c in store.search("g", real_probes, k=3)] == ids
+
+        distractors = unit_vectors(5000, 11)
+        with store.transaction() as tx:  # >= bulk_rebuild_min and >= the partition: trains the index
+            tx.bulk_enroll("g", [BulkSubject(f"d{i}", [new_template(v, f"d{i}")]) for i, v in enumerate(distractors)])
+        [(name, kind, opts)] = vector_indexes(store, "g")
+        assert (name.endswith("_ivfflat"), kind, opts) == (True, "ivfflat", ["lists=8"])
+
+        # Probes at cosine 0.6 to 200 distractors: hard for an index, easy for an exact scan.
+        noise = unit_vectors(200, 12)
+        hard = 0.6 * distractors[:200] + 0.8 * (noise - (noise * distractors[:200]).sum(1, keepdims=True)
+                                                 * distractors[:200])
+        hard = (hard / np.linalg.norm(hard, axis=1, keepdims=True)).astype(np.float32)
+        exact = [c[0].subject_id for c in store.search("g", hard, k=1, exact=True)]
+        every_list = [c[0].subject_id for c in store.search("g", hard, k=1)]  # probes = lists: exact
+        assert every_list == exact
+        assert [c[0].subject_id for c in store.search("g", real_probes, k=3)] == ids
+    with open_store(url, index="ivfflat", probes=1) as one_list:
+        found = [c[0].subject_id for c in one_list.search("g", hard, k=1)]
+    recall = np.mean(np.array(found) == np.array(exact))
+    assert 0.1 < recall < 1.0  # the index answered (one list of eight), so some mates were missed

@@ -98,7 +98,8 @@ def open_store(url: str | None = None, **options: Any) -> Store:
 
     SQLite options: ``key`` (32 bytes), ``key_file``, ``ann`` (:class:`AnnOptions`),
     ``busy_timeout_s``. PostgreSQL options: ``min_size``/``max_size`` (connection
-    pool), ``ef_search``, ``m``, ``ef_construction`` (HNSW parameters).
+    pool), ``index`` (``"hnsw"`` or ``"ivfflat"``), ``ef_search``, ``m``, ``ef_construction``
+    (HNSW), ``lists``, ``probes`` (IVFFlat), ``build_memory``, ``bulk_rebuild_min``.
     """
     url = url or default_url()
     scheme = url.split(":", 1)[0].lower()

@@ -1,7 +1,8 @@
 """The scale-out store: PostgreSQL with pgvector (psycopg 3, connection pool).
 
-* Each gallery's templates are a partition of ``templates`` with its own HNSW
-  cosine index (:mod:`.postgres_schema`); a search reads only its partition.
+* Each gallery's templates are a partition of ``templates`` with its own HNSW (or, with
+  ``index="ivfflat"``, IVFFlat) cosine index (:mod:`.postgres_schema`); a search reads
+  only its partition.
 * Writers are serialised by a transaction-level advisory lock taken when the
   transaction begins, so ledger appends see the head left by the previous
   writer, and the chain is the same as SQLite's (``faceledger.core.chain``).
@@ -216,17 +217,19 @@ class PostgresStore:
     # -- search ------------------------------------------------------------------------
     def search(self, gallery: str, probes: np.ndarray, k: int = 5, *, model_id: str | None = None,
                exact: bool = False, ef_search: int | None = None) -> list[list[Candidate]]:
-        """Top-``k`` subjects per probe row by best template cosine, via the gallery's HNSW index.
+        """Top-``k`` subjects per probe row by best template cosine, via the gallery's index.
 
-        ``ef_search`` overrides the store's (raised to the number of rows fetched);
-        ``exact`` scans the partition instead of using the index.
+        ``ef_search`` overrides the store's for an HNSW index (raised to the number of rows
+        fetched); an IVFFlat index reads the store's ``probes`` lists; ``exact`` scans the
+        partition instead of using the index.
         """
         ef = ef_search or self.hnsw.ef_search
         if not 1 <= ef <= EF_SEARCH_MAX:
             raise InputError(f"ef_search must be in [1, {EF_SEARCH_MAX}]")
         with self._conn() as conn, conn.transaction(), pg_errors("search"):
-            g = conn.execute("SELECT id, model_id, dimension, set_config('hnsw.ef_search', %s, true) "
-                             "FROM galleries WHERE name = %s", (str(ef), check_name(gallery))).fetchone()
+            g = conn.execute("SELECT id, model_id, dimension, set_config('hnsw.ef_search', %s, true), "
+                             "set_config('ivfflat.probes', %s, true) FROM galleries WHERE name = %s",
+                             (str(ef), str(self.hnsw.probes), check_name(gallery))).fetchone()
             if g is None:
                 raise NotFoundError(f"no gallery named '{gallery}'", gallery=gallery)
             check_model((gallery, g[1]), model_id)
@@ -270,8 +273,14 @@ class _Reader:
 
 
 def open_postgres(url: str, **options: Any) -> PostgresStore:
-    """Open the PostgreSQL store at ``url``; HNSW options ``m``, ``ef_construction``, ``ef_search``."""
-    hnsw_keys = {"m", "ef_construction", "ef_search", "build_memory", "bulk_rebuild_min"}
+    """Open the PostgreSQL store at ``url``.
+
+    Index options (:class:`~.postgres_tx.HnswParams`): ``index`` (``"hnsw"``, the default, or
+    ``"ivfflat"``), HNSW's ``m``, ``ef_construction``, ``ef_search``, IVFFlat's ``lists`` and
+    ``probes``, and ``build_memory``, ``bulk_rebuild_min`` for builds; a bad value is a
+    :class:`~faceledger.errors.ConfigError`.
+    """
+    hnsw_keys = {"m", "ef_construction", "ef_search", "build_memory", "bulk_rebuild_min", "index", "lists", "probes"}
     hnsw = HnswParams(**{k: options.pop(k) for k in list(options) if k in hnsw_keys})
     try:
         return PostgresStore(url, hnsw=hnsw, **options)

@@ -2,7 +2,8 @@
 
 Templates live in a table partitioned by gallery: each gallery gets its own
 partition ``templates_g<id>`` with its own HNSW index on
-``embedding::vector(<dimension>)`` (cosine), created with the gallery. A search
+``embedding::vector(<dimension>)`` (cosine), created with the gallery (or, with the store's
+``index="ivfflat"``, an IVFFlat index built by a large bulk import, once there are rows to train on). A search
 reads only that partition, so a small gallery in a big table still gets its k
 results (a single index filtered by gallery would return at most ``ef_search``
 rows *before* filtering, often none of them from a small gallery).
@@ -17,7 +18,8 @@ from psycopg import sql
 
 from faceledger.errors import StoreError
 
-__all__ = ["MIGRATIONS", "drop_partition", "make_partition", "migrate", "partition_index"]
+__all__ = ["MIGRATIONS", "create_hnsw", "create_ivfflat", "drop_indexes", "drop_partition", "make_partition",
+           "migrate", "partition_index"]
 
 MIGRATION_LOCK = 0x46_4C_4D_49  # advisory lock key serialising migrations ("FLMI")
 MIGRATIONS: dict[int, tuple[str, Callable[[psycopg.Connection], None]]] = {}
@@ -107,8 +109,8 @@ def partition_name(gallery_id: int) -> sql.Identifier:
     return sql.Identifier(f"templates_g{int(gallery_id)}")
 
 
-def partition_index(gallery_id: int) -> sql.Identifier:
-    return sql.Identifier(f"templates_g{int(gallery_id)}_hnsw")
+def partition_index(gallery_id: int, kind: str = "hnsw") -> sql.Identifier:
+    return sql.Identifier(f"templates_g{int(gallery_id)}_{kind}")
 
 
 def vector_type(dimension: int) -> sql.Composable:
@@ -123,10 +125,24 @@ def create_hnsw(conn: psycopg.Connection, gallery_id: int, dimension: int, m: in
         sql.Literal(int(m)), sql.Literal(int(ef_construction))))
 
 
-def make_partition(conn: psycopg.Connection, gallery_id: int, dimension: int, m: int, ef_construction: int) -> None:
+def create_ivfflat(conn: psycopg.Connection, gallery_id: int, dimension: int, lists: int) -> None:
+    """The partition's IVFFlat cosine index on ``embedding::vector(dimension)``, trained on its rows."""
+    conn.execute(sql.SQL("CREATE INDEX {} ON {} USING ivfflat ((embedding::{}) vector_cosine_ops) "
+                         "WITH (lists = {})").format(
+        partition_index(gallery_id, "ivfflat"), partition_name(gallery_id), vector_type(dimension),
+        sql.Literal(int(lists))))
+
+
+def drop_indexes(conn: psycopg.Connection, gallery_id: int) -> None:
+    """Drop the partition's vector index, whichever kind it has (before a bulk import rebuilds it)."""
+    for kind in ("hnsw", "ivfflat"):
+        conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(partition_index(gallery_id, kind)))
+
+
+def make_partition(conn: psycopg.Connection, gallery_id: int, dimension: int) -> None:
+    """The gallery's empty partition of ``templates`` (its vector index is made by the caller)."""
     conn.execute(sql.SQL("CREATE TABLE {} PARTITION OF templates FOR VALUES IN ({})").format(
         partition_name(gallery_id), sql.Literal(int(gallery_id))))
-    create_hnsw(conn, gallery_id, dimension, m, ef_construction)
 
 
 def drop_partition(conn: psycopg.Connection, gallery_id: int) -> None:

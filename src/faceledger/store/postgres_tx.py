@@ -13,6 +13,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from faceledger.errors import (
+    ConfigError,
     ConflictError,
     InputError,
     NotFoundError,
@@ -46,19 +47,32 @@ from .base import (
     StoredTemplate,
     Subject,
 )
-from .postgres_schema import create_hnsw, drop_partition, make_partition, partition_index, partition_name
+from .postgres_schema import create_hnsw, create_ivfflat, drop_indexes, drop_partition, make_partition, partition_name
 from .reads import TEMPLATE_COLS, SqlReads
 
 GALLERY_COLS = ("id, name, model_id, dimension, retention_days, thresholds, operating_point, keep_photos, "
                 "quality_gate, created_at")
 
 
+INDEX_KINDS = ("hnsw", "ivfflat")
+LISTS_MAX = 32_768  # pgvector's limit for IVFFlat lists and probes
+
+
 @dataclass(frozen=True)
 class HnswParams:
-    """HNSW parameters of new partition indexes and searches, and memory for index builds.
+    """Index parameters of new partition indexes and searches, and memory for index builds.
 
-    At a million templates (bench/search_scale.py) pgvector 0.6.2 with these kept 90.8% of
-    exact search's top answers at ef_search 400 (p95 47 ms); exact scans are slower still.
+    ``index="hnsw"`` (default): each partition gets an HNSW index when it is created. At a
+    million templates (bench/search_scale.py) pgvector 0.6.2 with these kept 90.8% of exact
+    search's top answers at ef_search 400 (p95 47 ms); exact scans are slower still.
+
+    ``index="ivfflat"``: an IVFFlat index needs rows to train its lists, so a partition has
+    none (searches scan it exactly) until a bulk import of at least ``bulk_rebuild_min``
+    templates that at least doubles it builds one, with ``lists`` lists (0: the partition's
+    rows / 250, measured best at 1M: 4,000); searches read ``probes`` lists. At 1M
+    (bench/pg_scale.py) 4,000 lists kept more of exact search's top answers than the HNSW
+    index at the same latency, built in minutes instead of an hour and a half, and reached
+    0.99 at 1,280 probes (docs/benchmarks.md, PostgreSQL at 1M).
     """
 
     m: int = 32
@@ -66,6 +80,21 @@ class HnswParams:
     ef_search: int = 400
     build_memory: str = "1GB"
     bulk_rebuild_min: int = 10_000  # a bulk import this big (and at least the partition's size) rebuilds the index
+    index: str = "hnsw"
+    lists: int = 0
+    probes: int = 160
+
+    def __post_init__(self) -> None:
+        if self.index not in INDEX_KINDS:
+            raise ConfigError(f"index must be one of {', '.join(INDEX_KINDS)}, not {self.index!r}")
+        for name, low in (("lists", 0), ("probes", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= LISTS_MAX:
+                raise ConfigError(f"{name} must be an integer in [{low}, {LISTS_MAX}], not {value!r}")
+
+    def lists_for(self, rows: int) -> int:
+        """IVFFlat lists for a partition of ``rows`` templates."""
+        return self.lists or max(1, min(LISTS_MAX, rows // 250))
 
 
 @contextmanager
@@ -165,8 +194,14 @@ class PgTransaction(PgReads):
         except ConflictError:
             raise ConflictError(f"a gallery named '{name}' already exists", gallery=name) from None
         with pg_errors("create the gallery's partition"):
-            make_partition(self._conn, gid, s.dimension, self._hnsw.m, self._hnsw.ef_construction)
+            self._make_partition(gid, s.dimension)
         return self.get_gallery(name)
+
+    def _make_partition(self, gallery_id: int, dimension: int) -> None:
+        """The gallery's empty partition, with an HNSW index (an IVFFlat one waits for rows to train on)."""
+        make_partition(self._conn, gallery_id, dimension)
+        if self._hnsw.index == "hnsw":
+            create_hnsw(self._conn, gallery_id, dimension, self._hnsw.m, self._hnsw.ef_construction)
 
     def update_gallery(self, name: str, **changes: Any) -> Gallery:
         s = updated_settings(self.get_gallery(name), changes)
@@ -185,7 +220,7 @@ class PgTransaction(PgReads):
                    "WHERE id = %s", (model_id, dimension, gid))
         with pg_errors("replace the gallery's partition"):  # a new, empty partition with a new index
             drop_partition(self._conn, gid)
-            make_partition(self._conn, gid, dimension, self._hnsw.m, self._hnsw.ef_construction)
+            self._make_partition(gid, dimension)
         return n
 
     def delete_gallery(self, name: str, *, cascade: bool = False) -> None:
@@ -246,8 +281,9 @@ class PgTransaction(PgReads):
     def bulk_enroll(self, gallery: str, subjects: Sequence[BulkSubject]) -> list[int]:
         """Add many subjects with their templates by ``COPY``; returns their ids in order.
 
-        A large import into a partition at most its size rebuilds the HNSW index
-        afterwards (one bulk build is far faster than row-by-row insertion).
+        A large import into a partition at most its size rebuilds the partition's index
+        afterwards (one bulk build is far faster than row-by-row insertion; an IVFFlat index
+        is built, or retrained on all the rows, only here).
         """
         g = self.get_gallery(gallery)
         gid = self._gallery_row(gallery)[0]
@@ -263,7 +299,7 @@ class PgTransaction(PgReads):
         t0 = time.perf_counter()
         with pg_errors(f"bulk enrollment into '{gallery}'"):
             if rebuild:
-                self._conn.execute(sql.SQL("DROP INDEX {}").format(partition_index(gid)))
+                drop_indexes(self._conn, gid)
             with self._conn.cursor().copy("COPY subjects (id, gallery_id, external_ref, display_name, created_at) "
                                           "FROM STDIN") as copy:
                 for sid, s in zip(ids, subjects, strict=True):
@@ -278,7 +314,10 @@ class PgTransaction(PgReads):
             if rebuild:
                 self._conn.execute(sql.SQL("SET LOCAL maintenance_work_mem = {}").format(
                     sql.Literal(self._hnsw.build_memory)))
-                create_hnsw(self._conn, gid, g.dimension, self._hnsw.m, self._hnsw.ef_construction)
+                if self._hnsw.index == "hnsw":
+                    create_hnsw(self._conn, gid, g.dimension, self._hnsw.m, self._hnsw.ef_construction)
+                else:
+                    create_ivfflat(self._conn, gid, g.dimension, self._hnsw.lists_for(existing + n_tpl))
         self.bulk_timings = {"copy": t1 - t0, "index": time.perf_counter() - t1}
         return ids
 
