@@ -2,10 +2,10 @@
 
 The reader demuxes and decodes, yielding :class:`DecodedFrame` (upright
 pixels, YUV 4:2:0 planes when the frame size is even, and the frame's ``pts``)
-and audio packets, in file order. The writer encodes frames and muxes them with
-the audio packets; every call into the output container happens on the writer
-thread. An exception in either thread is raised again in the caller's thread at
-its next call.
+and audio packets, in file order. The writer draws frames handed to it as functions
+(the redaction, off the detection thread), encodes them and muxes them with the audio
+packets; every call into the output container happens on the writer thread. An
+exception in either thread is raised again in the caller's thread at its next call.
 """
 
 from __future__ import annotations
@@ -130,7 +130,8 @@ class Writer(_Thread):
         self.thread.start()
 
     def put(self, item: object) -> None:
-        """Queue a ``(rgb, pts)`` frame or an audio packet (raises the writer's error, if any)."""
+        """Queue a ``(pixels, pts)`` frame, a function returning one (called on the writer's thread),
+        or an audio packet (raises the writer's error, if any)."""
         if self.error is not None:
             raise self.error
         while not self.stopping.is_set():
@@ -161,6 +162,8 @@ class Writer(_Thread):
                 for packet in self.video.encode(None):
                     self.out.mux(packet)
                 return
+            if callable(item):  # a frame still to be drawn: (pixels, pts) once called
+                item = item()
             if isinstance(item, tuple):
                 rgb, pts = item
                 frame = self._frame(av, rgb)

@@ -1,7 +1,8 @@
 """Redact a video: decode, find and track faces, obscure them at full resolution, encode.
 
 Three threads overlap the work: a reader decodes frames (FFmpeg), the caller's
-thread detects, tracks and draws, a writer encodes and muxes. Frames keep their
+thread detects and tracks, a writer draws the redaction and encodes and muxes (drawing
+there takes it off the detection thread, the busiest; OpenCV releases the GIL). Frames keep their
 timestamps (``pts``) and the output its input's resolution, frame rate and time
 base; display rotation is applied, so the output is upright. Audio packets are
 copied unchanged unless ``keep_audio`` is off; other streams (subtitles, data
@@ -20,6 +21,7 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -277,7 +279,7 @@ class _VideoRun:
                 raise RuntimeError(f"internal error: frame {frame.index} pending, tracker gave {base + index}")
             if self.window is not None and not (self.window.first <= frame.index < self.window.end):
                 continue  # warm-up or look-ahead: another segment writes it
-            writer.put(self._finish(frame, tracked))
+            writer.put(partial(self._finish, frame, tracked))  # drawn on the writer's thread
             self.frames += 1
             self.progress.advance(self.label)
 
