@@ -70,9 +70,10 @@ class HnswParams:
     none (searches scan it exactly) until a bulk import of at least ``bulk_rebuild_min``
     templates that at least doubles it builds one, with ``lists`` lists (0: the partition's
     rows / 250, measured best at 1M: 4,000); searches read ``probes`` lists. At 1M
-    (bench/pg_scale.py) 4,000 lists kept more of exact search's top answers than the HNSW
-    index at the same latency, built in minutes instead of an hour and a half, and reached
-    0.99 at 1,280 probes (docs/benchmarks.md, PostgreSQL at 1M).
+    (bench/pg_scale.py, timed interleaved with HNSW) 4,000 lists kept about as many of exact
+    search's top answers as the HNSW index at the same latency, in an index half the size built
+    in 1-9 minutes instead of 81, and is the one that reaches 0.99 (1,280 probes, p95 0.3 s
+    on a loaded machine; HNSW stops at 0.97): docs/benchmarks.md, PostgreSQL at 1M.
     """
 
     m: int = 32
