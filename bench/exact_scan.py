@@ -10,7 +10,10 @@ database instead: ``search_scale.py`` times that whole path). Every method asks 
 the top 5 subjects (20 templates, as the store does). Methods:
 
 * the two-plane scan (store/planes.py) with its default threads (``min(2, cores)`` or
-  ``$FACELEDGER_SCAN_THREADS``) and with one; its bound is one number per row;
+  ``$FACELEDGER_SCAN_THREADS``) and with one; its bound is one number per row; its seeds
+  are the best rows of the blocks with the best maxima (each chunk finds them as it scans);
+* "fourth round's default": the same scan with the fourth round's selection after it
+  (seeds by a pass over every row, ``np.isin``; ``_round4_scan.py``), same threads and one;
 * "third round": the same scanner with the third round's bound (two per-row terms);
 * "fourth round, not kept": the bound folded into the kernel (``_folded_scan.py``);
 * "before": the single-plane scan of the previous round (every code read with
@@ -38,6 +41,7 @@ from threadpoolctl import threadpool_limits
 
 from _common import md_table, reproduce_command
 from _folded_scan import folded_search
+from _round4_scan import round4_search
 from identify_lfw import lfw_templates
 from search_scale import fit_distractors, make_dataset, real_split, rss_mb
 
@@ -198,8 +202,11 @@ def main() -> None:
         top = np.argpartition(-s, 20)[:20]
         return int(top[np.argmax(s[top])])
 
-    methods = {f"FaceLedger two-plane int8 scan, one bound number per row ({threads} threads, the default)": planes,
-               "the same, 1 thread": lambda q: planes(q, 1),
+    round4 = round4_search(index, K)
+    methods = {f"FaceLedger two-plane int8 scan, seeds from block maxima ({threads} threads, the default)": planes,
+               f"fourth round's default: seeds by a pass over every row, np.isin ({threads} threads)": round4,
+               "the default, 1 thread": lambda q: planes(q, 1),
+               "fourth round's default, 1 thread": lambda q: round4(q, 1),
                f"third round: the same scan with the two-term bound ({threads} threads)": two_terms,
                f"fourth round, not kept: bound in the kernel, plane 2 in a 2nd parallel pass ({threads} threads)":
                folded,

@@ -179,6 +179,8 @@ def test_plane_1_scan_without_the_simd_kernel_or_split_gives_the_same_bounds(thr
     want = codes[:, :96].astype(np.int64) @ q8[:96].astype(np.int64) + rest * np.float32(3.5)
     assert np.allclose(a_vals, want, rtol=1e-6, atol=0) and np.array_equal(a_vals, b.approx)
     assert np.array_equal(a_max, b.maxima)
+    assert np.array_equal(a.best, b.best) and np.array_equal(a_vals[a.best], a_max)  # each block's best row
+    assert np.array_equal(a.best // 256, np.arange(len(a_max)))
     rows = np.array([0, 5, CHUNK, n - 1])
     full = codes[rows].astype(np.int64) @ q8.astype(np.int64)
     plane2 = codes[:, 96:]
@@ -302,3 +304,36 @@ def test_fuzz_the_folded_row_bound_is_never_below_an_exact_score(seed: int) -> N
             best = np.sort(exact)[::-1][:m]
             assert np.allclose(exact[got], best, atol=1e-6) and np.allclose(scores, best, atol=1e-6)
             assert set(np.flatnonzero(exact > best[-1] + 1e-6)) <= set(got.tolist())  # every row clearly in it
+
+
+def test_the_best_rows_crowded_into_one_block_of_the_second_chunk_are_all_found() -> None:
+    """Seeds are one row per block (the best of each): 40 near-tied best rows in one block leave 39 to the bound.
+
+    The gallery spans two chunks (two scan threads); the crowded block and a decoy crowd just
+    below it sit in the second, so the first floor comes from one of the best rows and decoys.
+    """
+    rng = np.random.default_rng(7)
+    n = 2 * CHUNK + 1_000
+    v = rng.standard_normal((n, 128)).astype(np.float32)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    q = rng.standard_normal(128).astype(np.float32)
+    q /= np.linalg.norm(q)
+
+    def near(score: np.ndarray) -> np.ndarray:  # unit rows scoring ``score`` with q, the rest orthogonal noise
+        noise = rng.standard_normal((len(score), 128)).astype(np.float32)
+        noise -= (noise @ q)[:, None] * q
+        noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+        return score[:, None] * q + np.sqrt(1 - score**2)[:, None] * noise
+
+    best = CHUNK + 3 * 256 + 100  # one block of the second chunk
+    v[best:best + 40] = near(0.9 - 2e-5 * rng.permutation(40).astype(np.float32))
+    decoys = CHUNK + 256 * rng.choice(np.arange(10, 250), 60, replace=False) + 17  # one per block, a bit lower
+    v[decoys] = near(0.8985 - 2e-5 * rng.permutation(60).astype(np.float32))
+    index = GalleryIndex(128, AnnOptions(), scan_threads=2)
+    index.add(np.arange(n), np.arange(n), v)
+    for m in (1, 20, 45, 70):
+        want, got = exact_order(index, v, q, m)
+        assert got.tolist() == want
+    assert set(want[:40]) == set(range(best, best + 40))
+    seeds = index._scanner.upper(index._codes[:n], np.ones(128, np.int8), []).seeds(64)
+    assert len(seeds) == 64 and len(np.unique(seeds // 256)) == 64  # one row per block

@@ -102,12 +102,14 @@ class PlaneScanner:
         self._part = np.zeros(0, np.int32)  # q8_1 . x8_1 of every row
         self._upper = self._scratch = np.zeros(0, np.float32)
         self._max = np.zeros(0, np.float32)
+        self._best = np.zeros(0, np.int64)  # the row of each block's maximum
         self.plane2_rows = 0  # rows whose plane 2 was read, over every scan (a statistic)
 
     @property
     def nbytes(self) -> int:
         packed = sum(p[1].nbytes for p in self._packed if p is not None)  # type: ignore[index]
-        return packed + self._part.nbytes + self._upper.nbytes + self._scratch.nbytes + self._max.nbytes
+        buffers = self._part.nbytes + self._upper.nbytes + self._scratch.nbytes + self._max.nbytes + self._best.nbytes
+        return packed + buffers
 
     def changed(self, lo: int, hi: int) -> None:
         for j in range(lo // CHUNK, min(-(-hi // CHUNK), len(self._packed))):
@@ -146,7 +148,7 @@ class PlaneScanner:
         if len(self._part) < n:
             cap = max(n, 2 * len(self._part), 1024)
             self._part, self._upper, self._scratch = np.empty(cap, np.int32), *np.empty((2, cap), np.float32)
-            self._max = np.empty(-(-cap // BLOCK), np.float32)
+            self._max, self._best = np.empty(-(-cap // BLOCK), np.float32), np.empty(-(-cap // BLOCK), np.int64)
         q1 = np.ascontiguousarray(q8[None, :self.d1])
         helpers = self.threads - 1 if self._kernel is not None and n >= SPLIT_MIN else 0
         chunks = itertools.count()  # next() is atomic: each chunk is taken by one thread
@@ -155,7 +157,8 @@ class PlaneScanner:
             while (j := next(chunks)) * CHUNK < n:
                 self._chunk(j, codes, q1, terms, min(n, (j + 1) * CHUNK))
         run_chunks(work, helpers)
-        return Scores(self._upper[:n], self._max[:-(-n // BLOCK)])
+        blocks = -(-n // BLOCK)
+        return Scores(self._upper[:n], self._max[:blocks], self._best[:blocks])
 
     def full(self, plane2: np.ndarray, rows: np.ndarray, q8: np.ndarray) -> np.ndarray:
         """``q8 . x8`` of ``rows`` (float32): plane 1 from the last :meth:`upper`, ``plane2`` (other columns) now."""
@@ -188,10 +191,22 @@ class PlaneScanner:
         for i, (per_row, weight) in enumerate(terms):  # the first term is added to the int32 scores as they convert
             np.multiply(per_row[lo:hi], np.float32(weight), out=scratch)
             np.add(upper if i else part, scratch, out=upper, dtype=np.float32, casting="unsafe")
-        full = (hi - lo) // BLOCK * BLOCK
-        np.max(upper[:full].reshape(-1, BLOCK), axis=1, out=self._max[lo // BLOCK:(lo + full) // BLOCK])
-        if full < hi - lo:
-            self._max[(lo + full) // BLOCK] = upper[full:].max()
+        self._block_maxima(lo, hi)
+
+    def _block_maxima(self, lo: int, hi: int) -> None:
+        """The row of each block's largest upper bound, and that bound, for rows ``lo:hi`` (``lo`` a block start).
+
+        ``argmax`` then a gather is cheaper than ``max`` alone (0.18 + 0.03 vs 0.26 ms per
+        million rows), and the rows are the scan's seeds (:meth:`.Scores.seeds`).
+        """
+        upper, b0 = self._upper[lo:hi], lo // BLOCK
+        full = (hi - lo) // BLOCK
+        best = self._best[b0:b0 + -(-(hi - lo) // BLOCK)]
+        np.argmax(upper[:full * BLOCK].reshape(-1, BLOCK), axis=1, out=best[:full])
+        if full < len(best):
+            best[full] = np.argmax(upper[full * BLOCK:])
+        best += np.arange(lo, hi, BLOCK)
+        np.take(self._upper, best, out=self._max[b0:b0 + len(best)])
 
 
 @dataclass(frozen=True)
@@ -217,15 +232,16 @@ class Probe:
 def plane_top(p: Probe, m: int) -> tuple[np.ndarray, np.ndarray]:
     """The rows of the ``m`` best exact scores, best first, and those scores (ties by row order).
 
-    1. The ``SEED`` best upper bounds get full int8 scores; the best ``RESCORE`` of those
-       are scored exactly, and their ``m``-th best exact score ``s`` is a floor of the
-       ``m``-th best of the gallery.
+    1. The best rows of the ``SEED`` blocks with the best upper bounds (:meth:`.Scores.seeds`)
+       get full int8 scores; the best ``RESCORE`` of those are scored exactly, and their
+       ``m``-th best exact score ``s`` is a floor of the ``m``-th best of the gallery
+       (exact scores of any ``m`` rows are: the seeds only make it a high one).
     2. Only rows whose upper bound reaches ``s`` can score ``s`` or more: their full int8
        scores are read (plane 2); of those, only the ones whose full score is within
        their bound of ``s``, then whose finer score is within its bound, are scored exactly.
     """
     n, u = len(p.upper), p.unit
-    seed = p.upper.top(min(n, max(SEED, m)))
+    seed = p.upper.seeds(min(n, max(SEED, m)))
     first = seed[np.argsort(-p.full(seed), kind="stable")[:max(m, RESCORE)]]
     exact = p.rescore(first)
     if len(first) < m:
@@ -234,7 +250,8 @@ def plane_top(p: Probe, m: int) -> tuple[np.ndarray, np.ndarray]:
         s = float(np.partition(exact, len(exact) - m)[len(exact) - m]) - FLOAT_SLACK
         maybe = p.upper.at_least((s - p.slack) * u)
     maybe = maybe[p.full(maybe) >= (s - p.slack - p.own(maybe)) * u]
-    maybe = maybe[~np.isin(maybe, first)]
+    known = np.sort(first)  # rows already scored exactly: searchsorted is 10x faster than np.isin here
+    maybe = maybe[known[np.minimum(np.searchsorted(known, maybe), len(known) - 1)] != maybe]
     if len(maybe):
         closer, err = p.finer(maybe)
         maybe = maybe[closer >= s - err]

@@ -119,8 +119,8 @@ def _kernel() -> Callable[[np.ndarray, np.ndarray, np.ndarray], None] | None:
 class Scores:
     """The int8 scores of one probe and the maximum of each ``BLOCK`` rows (views of the scanner's buffers)."""
 
-    def __init__(self, approx: np.ndarray, maxima: np.ndarray) -> None:
-        self.approx, self.maxima = approx, maxima
+    def __init__(self, approx: np.ndarray, maxima: np.ndarray, best: np.ndarray | None = None) -> None:
+        self.approx, self.maxima, self.best = approx, maxima, best  # best: the row of each block's maximum, if known
 
     def __len__(self) -> int:
         return len(self.approx)
@@ -148,6 +148,17 @@ class Scores:
         if c >= b:
             return np.sort(np.argpartition(self.approx, n - c)[n - c:])
         return self.at_least(float(np.partition(self.maxima, b - c)[b - c]))
+
+    def seeds(self, c: int) -> np.ndarray:
+        """``c`` rows (ascending) with high scores, cheaply: the best row of each of the ``c`` best blocks.
+
+        Not always the ``c`` largest scores (a block can hold two of them): for a first floor
+        of exact scores, which any rows give. Without each block's best row: :meth:`top`.
+        """
+        b = len(self.maxima)
+        if self.best is None or c >= b:
+            return self.top(c)
+        return np.sort(self.best[np.argpartition(self.maxima, b - c)[b - c:]])
 
 
 class Int8Scanner:

@@ -1,0 +1,77 @@
+"""The fourth round's two-plane scan, timed by ``exact_scan.py`` beside the default that replaced it.
+
+The same scanner and bound as :mod:`faceledger.store.planes`, with the fourth round's
+selection of rows after the scan: each chunk writes its blocks' maxima with ``np.max``
+(no row of each maximum), the seeds are the ``SEED`` best upper bounds found by a pass
+over every row (:meth:`~faceledger.store.scan.Scores.top`), and the rows already scored
+are dropped with ``np.isin``. It reads plane 1's packed blocks of the index it is given
+(no copy), so the two differ only in that selection.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from faceledger.store.planes import SEED, PlaneScanner, Probe
+from faceledger.store.scan import BLOCK, FLOAT_SLACK, RESCORE, Scores
+
+
+class Round4Scanner(PlaneScanner):
+    """:class:`PlaneScanner` with the fourth round's block maxima (``np.max``, no best row)."""
+
+    def upper(self, codes: np.ndarray, q8: np.ndarray, terms: list[tuple[np.ndarray, float]]) -> Scores:
+        s = super().upper(codes, q8, terms)
+        return Scores(s.approx, s.maxima)
+
+    def _block_maxima(self, lo: int, hi: int) -> None:
+        upper = self._upper[lo:hi]
+        full = (hi - lo) // BLOCK * BLOCK
+        np.max(upper[:full].reshape(-1, BLOCK), axis=1, out=self._max[lo // BLOCK:(lo + full) // BLOCK])
+        if full < hi - lo:
+            self._max[(lo + full) // BLOCK] = upper[full:].max()
+
+
+def round4_top(p: Probe, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """The fourth round's ``plane_top`` (seeds by :meth:`Scores.top`, ``np.isin``)."""
+    n, u = len(p.upper), p.unit
+    seed = p.upper.top(min(n, max(SEED, m)))
+    first = seed[np.argsort(-p.full(seed), kind="stable")[:max(m, RESCORE)]]
+    exact = p.rescore(first)
+    if len(first) < m:
+        maybe, s = np.arange(n), -np.inf
+    else:
+        s = float(np.partition(exact, len(exact) - m)[len(exact) - m]) - FLOAT_SLACK
+        maybe = p.upper.at_least((s - p.slack) * u)
+    maybe = maybe[p.full(maybe) >= (s - p.slack - p.own(maybe)) * u]
+    maybe = maybe[~np.isin(maybe, first)]
+    if len(maybe):
+        closer, err = p.finer(maybe)
+        maybe = maybe[closer >= s - err]
+    if len(maybe):
+        first, exact = np.concatenate([first, maybe]), np.concatenate([exact, p.rescore(maybe)])
+    order = np.lexsort((first, -exact))[:m]
+    return first[order], exact[order]
+
+
+def round4_search(index, k: int):  # noqa: ANN001, ANN201 - the bench's GalleryIndex; a closure
+    """Search ``index`` (packed already) as the fourth round did, sharing its packed plane 1."""
+    from faceledger.store._common import rank_subjects
+
+    own = index._scanner
+    old = Round4Scanner(own.d1, own.threads)
+    old._packed, old._steady = own._packed, own._steady
+
+    def search(q: np.ndarray, threads: int = own.threads) -> int:
+        n = len(index)
+        old.threads = threads
+        mine, index._scanner = index._scanner, old  # the probe's plane 2 reads go through it too
+        try:
+            probe = index._plane_probe(q, n, lambda r: np.einsum("ij,j->i", index._rows_float(r), q))
+
+            def scores_of(m: int) -> tuple[np.ndarray, np.ndarray]:
+                rows, scores = round4_top(probe, m)
+                return index._tids[rows], scores
+            return rank_subjects(scores_of, index.subject_of, k, n)[0][0]
+        finally:
+            index._scanner = mine
+    return search
