@@ -1,4 +1,4 @@
-"""The fourth round's two-plane scan, timed by ``exact_scan.py`` beside the default that replaced it.
+"""The fourth round's two-plane scan, and a variant not kept, timed by ``exact_scan.py`` beside the default.
 
 The same scanner and bound as :mod:`faceledger.store.planes`, with the fourth round's
 selection of rows after the scan: each chunk writes its blocks' maxima with ``np.max``
@@ -74,4 +74,66 @@ def round4_search(index, k: int):  # noqa: ANN001, ANN201 - the bench's GalleryI
             return rank_subjects(scores_of, index.subject_of, k, n)[0][0]
         finally:
             index._scanner = mine
+    return search
+
+
+def threaded_search(index, k: int):  # noqa: ANN001, ANN201 - the bench's GalleryIndex; a closure
+    """The default, but the rows whose bound reaches the floor found, and their plane 2 read, on the scan's threads.
+
+    Built and not kept (loaded machine: no faster, 0.3-0.7 ms more CPU a search); a peer so an
+    idle run shows whether it pays with both cores free. Same answers as ``plane_top``.
+    """
+    import itertools
+
+    from faceledger.store._common import rank_subjects
+    from faceledger.store.planes import SPLIT_MIN
+    from faceledger.store.scan import run_chunks
+
+    scanner = index._scanner
+    threads = scanner.threads
+
+    def reach(upper: Scores, x: float, plane2: np.ndarray, q8: np.ndarray, keep) -> np.ndarray:  # noqa: ANN001
+        n = len(upper)
+        pieces = scanner.threads if n >= SPLIT_MIN else 1
+        step = -(-n // (pieces * BLOCK)) * BLOCK
+        found: list[np.ndarray] = [np.zeros(0, np.int64)] * pieces
+        taken = itertools.count()
+
+        def work() -> None:
+            while (j := next(taken)) < pieces:
+                lo, hi = j * step, min(n, (j + 1) * step)
+                rows = Scores(upper.approx[lo:hi], upper.maxima[lo // BLOCK:-(-hi // BLOCK)]).at_least(x) + lo
+                found[j] = rows[keep(rows, scanner.full(plane2, rows, q8))]
+        run_chunks(work, pieces - 1)
+        return np.concatenate(found)
+
+    def top(p: Probe, m: int, q8: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n, u = len(p.upper), p.unit
+        seed = p.upper.seeds(min(n, max(SEED, m)))
+        first = seed[np.argsort(-p.full(seed), kind="stable")[:max(m, RESCORE)]]
+        exact = p.rescore(first)
+        s = -np.inf if len(first) < m else float(np.partition(exact, len(exact) - m)[len(exact) - m]) - FLOAT_SLACK
+        f = s - p.slack
+        maybe = reach(p.upper, f * u, index._codes2, q8, lambda rows, full: full >= (f - p.own(rows)) * u)
+        known = np.sort(first)
+        maybe = maybe[known[np.minimum(np.searchsorted(known, maybe), len(known) - 1)] != maybe]
+        if len(maybe):
+            closer, err = p.finer(maybe)
+            maybe = maybe[closer >= s - err]
+        if len(maybe):
+            first, exact = np.concatenate([first, maybe]), np.concatenate([exact, p.rescore(maybe)])
+        order = np.lexsort((first, -exact))[:m]
+        return first[order], exact[order]
+
+    def search(q: np.ndarray) -> int:
+        n = len(index)
+        scanner.threads = threads  # shared with the default, which the bench also runs on one thread
+        probe = index._plane_probe(q, n, lambda r: np.einsum("ij,j->i", index._rows_float(r), q))
+        qr = q if index._basis is None else q @ index._basis
+        q8 = np.rint(qr * (127 / max(float(np.abs(qr).max()), 1e-30))).astype(np.int8)
+
+        def scores_of(m: int) -> tuple[np.ndarray, np.ndarray]:
+            rows, scores = top(probe, m, q8)
+            return index._tids[rows], scores
+        return rank_subjects(scores_of, index.subject_of, k, n)[0][0]
     return search

@@ -12,6 +12,8 @@ the top 5 subjects (20 templates, as the store does). Methods:
 * the two-plane scan (store/planes.py) with its default threads (``min(2, cores)`` or
   ``$FACELEDGER_SCAN_THREADS``) and with one; its bound is one number per row; its seeds
   are the best rows of the blocks with the best maxima (each chunk finds them as it scans);
+  "not kept": the same, but the rows whose bound reaches the floor found, and their plane 2
+  read, on the scan's threads, one piece each (``_round4_scan.py``);
 * "fourth round's default": the same scan with the fourth round's selection after it
   (seeds by a pass over every row, ``np.isin``; ``_round4_scan.py``), same threads and one;
 * "third round": the same scanner with the third round's bound (two per-row terms);
@@ -20,8 +22,9 @@ the top 5 subjects (20 templates, as the store does). Methods:
   numkong's ``cdist``, :class:`~faceledger.store.scan.Int8Scanner` + ``exact_top``);
 * a bare numpy float32 scan.
 
-Each probe is searched by every method in turn, so a busy machine slows them alike and
-the ratio holds; the CPU column is the process's CPU time per search (every thread), which
+Each probe is searched by every method in turn, starting with the next method at each
+probe (the one after another on the same probe finds its rows in cache), so a busy machine
+slows them alike and the ratio holds; the CPU column is the process's CPU time per search (every thread), which
 a loaded machine inflates much less than the wall time. Also printed: the rows whose plane
 2 was read and the p95 per probe type, and the floor: plane 1's packed kernel alone and a
 bare read of as many bytes, on one thread and on the scan's threads, timed between the
@@ -41,7 +44,7 @@ from threadpoolctl import threadpool_limits
 
 from _common import md_table, reproduce_command
 from _folded_scan import folded_search
-from _round4_scan import round4_search
+from _round4_scan import round4_search, threaded_search
 from identify_lfw import lfw_templates
 from search_scale import fit_distractors, make_dataset, real_split, rss_mb
 
@@ -203,8 +206,11 @@ def main() -> None:
         return int(top[np.argmax(s[top])])
 
     round4 = round4_search(index, K)
+    threaded = threaded_search(index, K)
     methods = {f"FaceLedger two-plane int8 scan, seeds from block maxima ({threads} threads, the default)": planes,
                f"fourth round's default: seeds by a pass over every row, np.isin ({threads} threads)": round4,
+               f"not kept: the default + the rows reaching the floor found on the scan's threads ({threads} threads)":
+               threaded,
                "the default, 1 thread": lambda q: planes(q, 1),
                "fourth round's default, 1 thread": lambda q: round4(q, 1),
                f"third round: the same scan with the two-term bound ({threads} threads)": two_terms,
@@ -219,7 +225,8 @@ def main() -> None:
     loads = [os.getloadavg()[0]]
     with threadpool_limits(1, "blas"):
         for i, q in enumerate(probes):
-            for name, f in methods.items():
+            order = list(methods.items())
+            for name, f in order[i % len(order):] + order[:i % len(order)]:  # each method first as often
                 read = index._scanner.plane2_rows
                 c0, t0 = time.process_time(), time.perf_counter()
                 top = f(q)
