@@ -119,3 +119,35 @@ def test_a_large_input_gives_its_buffers_back(ort_yunet):
 def _rss_mb() -> float:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * 4096 / 2**20
+
+
+def test_kept_input_buffers_never_carry_one_image_into_the_next(yunet_bytes, groups: Path):
+    """The float input is kept per thread and size: a second image of the same size, or one of a size
+    with the same padding but fewer rows (the rows between must be zero again), gives OpenCV's rows."""
+    det = OrtYuNet(yunet_bytes, threads=1)
+    a = cv2.resize(cv2.imread(str(groups / "ultralight_11.jpg")), (640, 352))
+    b = cv2.resize(cv2.imread(str(groups / "retinaface_img3.jpg")), (640, 352))
+    for img in (a, b, a[:337], b[:350], np.ascontiguousarray(b[:, ::-1]), b[5:300:1, 10:600]):
+        ours, theirs = _by_score(det.detect(img)), _by_score(_opencv_rows(yunet_bytes, np.ascontiguousarray(img)))
+        assert len(ours) == len(theirs) and (len(ours) == 0 or np.abs(ours - theirs).max() < 0.02)
+        rgb = np.ascontiguousarray(img[:, :, ::-1])
+        assert np.array_equal(_by_score(det.detect(rgb, rgb=True)), ours)  # RGB input, same rows
+    for side in range(100, 1000, 50):  # many sizes: a bounded number of buffers is kept
+        det.detect(np.zeros((side, side + 7, 3), np.uint8))
+    assert len(det._local.buffers) <= 4
+    det.detect(np.zeros((1100, 2000, 3), np.uint8))  # over 1920x1088: used once, not kept
+    assert (1100, 2000) not in det._local.buffers
+
+
+def test_threads_sharing_one_detector_each_get_their_own_rows(yunet_bytes, groups: Path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    det = OrtYuNet(yunet_bytes, threads=1)
+    images = [cv2.resize(cv2.imread(str(groups / n)), (640, 480)) for n in
+              ("ultralight_10.jpg", "ultralight_11.jpg", "retinaface_img3.jpg", "facenetpytorch_multiface.jpg")]
+    expected = [_by_score(det.detect(img)) for img in images]
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(3):
+            got = list(pool.map(lambda img: _by_score(det.detect(img)), images * 3))
+            for i, rows in enumerate(got):
+                assert np.array_equal(rows, expected[i % 4])

@@ -100,11 +100,10 @@ class YuNetDetector:
 
     def _detect_once(self, rgb: np.ndarray) -> Detections:
         h, w = rgb.shape[:2]
-        bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
         if self._ort is not None:
-            out = self._ort.detect(bgr, release=w * h > self._MAX_CACHED_PIXELS)
+            out = self._ort.detect(rgb, rgb=True, release=w * h > self._MAX_CACHED_PIXELS)
         else:
-            _, out = self._net((w, h)).detect(bgr)
+            _, out = self._net((w, h)).detect(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
         if out is None or len(out) == 0:
             return Detections.empty()
         out = out.astype(np.float32)
