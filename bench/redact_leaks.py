@@ -270,9 +270,7 @@ def main() -> None:
             report(args, photos, runs, sources, judged, load_before)
         if "archive" in parts:
             archive_part(photo_sets, sources, workdir)
-        print("\n" + md_table(["what", "value"], [*machine_rows(), ("load before / after", f"{load_before} / "
-                                                                      f"{load_average()}")]))
-        print(f"\nReproduce: `{reproduce_command()}`")
+        print_footer(load_before)
     finally:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -442,9 +440,7 @@ def short_archive_main(args: argparse.Namespace) -> None:
               "(12 s, split across the workers when there are two). Wall time of redact_archive in a fresh process, "
               "worker start-up and model loading included (the Ray instance is started before timing).\n")
         print(md_table(ra.TABLE_HEADER, rows))
-        print("\n" + md_table(["what", "value"], [*machine_rows(), ("load before / after", f"{load_before} / "
-                                                                      f"{load_average()}")]))
-        print(f"\nReproduce: `{reproduce_command()}`")
+        print_footer(load_before)
     finally:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -470,5 +466,13 @@ def _rate(leaked: int, total: int) -> str:
     return f"{1000 * leaked / total:.1f}" if total else "-"
 
 
+def print_footer(load_before: str) -> None:
+    """The machine table, the load before and after, and the command to reproduce the run."""
+    print("\n" + md_table(["what", "value"], [*machine_rows(), ("load before / after", f"{load_before} / "
+                                                                  f"{load_average()}")]))
+    print(f"\nReproduce: `{reproduce_command()}`")
+
+
 if __name__ == "__main__":
     main()
+
