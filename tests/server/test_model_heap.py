@@ -63,6 +63,7 @@ def test_a_model_thread_keeps_its_heap_between_runs(lfw: Path):
 
     default, pad = child("default"), child("pad")
     assert pad["kept"] is True
-    # Without the pad every large buffer is mapped anew (~6,000 faults, ~25 MB, per verification).
-    assert default["faults"] > 2000, default
-    assert pad["faults"] < min(300, default["faults"] / 10), pad
+    # Without the pad every large buffer is mapped anew: ~600 faults (~2.4 MB) per verification since
+    # YuNet's input buffer is kept per thread (~6,000 before); with it, next to none.
+    assert default["faults"] > 300, default
+    assert pad["faults"] < min(50, default["faults"] / 10), pad
