@@ -76,20 +76,17 @@ class OrtYuNet:
     def detect(self, image: np.ndarray, *, rgb: bool = False, release: bool = False) -> np.ndarray:
         """Face rows ``(n, 15)`` float32 (x, y, w, h, five landmarks x, y, score) for a BGR image
         (``rgb=True``: an RGB one)."""
-        h, w = image.shape[:2]
-        pw = -(-w // 32) * 32
         blob = self._blob(image, rgb)
+        pw = blob.shape[3]
         outs = self._session.run(_OUTPUTS, {self._input: blob}, self._release if release else None)
-        rows = [_decode_level(outs[i], outs[3 + i], outs[6 + i], outs[9 + i], s, pw // s, self.score_threshold)
-                for i, s in enumerate(_STRIDES)]
-        faces = np.concatenate(rows) if rows else np.zeros((0, 15), np.float32)
+        faces = np.concatenate([_decode_level(outs[i], outs[3 + i], outs[6 + i], outs[9 + i], s, pw // s,
+                                              self.score_threshold) for i, s in enumerate(_STRIDES)])
         if len(faces) > 1:
             boxes = faces[:, 0:4].astype(np.int32).tolist()  # OpenCV suppresses on integer boxes
             keep = cv2.dnn.NMSBoxes(boxes, faces[:, 14].tolist(), self.score_threshold, self.nms_threshold,
                                     1.0, self.top_k)
             faces = faces[np.asarray(keep, np.int64).reshape(-1)]
         return faces
-
 
     def _blob(self, image: np.ndarray, rgb: bool) -> np.ndarray:
         """The network's input: ``image`` as float32 BGR planes, zero-padded right and bottom to
