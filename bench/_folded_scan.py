@@ -42,7 +42,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from faceledger.store.planes import CHUNK, ROTATE_SLACK, SEED, PlaneScanner, plane1
+from faceledger.store.planes import CHUNK, ROTATE_SLACK, SEED, PlaneScanner, best_rows, plane1, settle
 from faceledger.store.scan import BLOCK, FLOAT_SLACK, RESCORE, SCALE, Scores, quantize, run_chunks
 
 __all__ = ["folded_search"]
@@ -195,14 +195,8 @@ def folded_top(p: FoldedProbe, m: int) -> tuple[np.ndarray, np.ndarray, int]:
         if len(p.wide):
             w = p.wide[p.full(p.wide) >= (s - p.slack - p.own(p.wide)) * p.unit]
             maybe = np.union1d(maybe, w)
-        maybe = maybe[~np.isin(maybe, first)]
-        if len(maybe):
-            closer, err = p.finer(maybe)
-            maybe = maybe[closer >= s - err]
-        if len(maybe):
-            first, exact = np.concatenate([first, maybe]), np.concatenate([exact, p.rescore(maybe)])
-    order = np.lexsort((first, -exact))[:m]
-    return first[order], exact[order], read
+        first, exact = settle(p, first, exact, maybe[~np.isin(maybe, first)], s)
+    return *best_rows(first, exact, m), read
 
 
 def folded_search(vectors: np.ndarray, basis: np.ndarray, threads: int, k: int, stats: list[int]):  # noqa: ANN201

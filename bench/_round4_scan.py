@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from faceledger.store.planes import SEED, PlaneScanner, Probe
+from faceledger.store.planes import SEED, PlaneScanner, Probe, best_rows, not_scored, settle
 from faceledger.store.scan import BLOCK, FLOAT_SLACK, RESCORE, Scores
 
 
@@ -43,14 +43,7 @@ def round4_top(p: Probe, m: int) -> tuple[np.ndarray, np.ndarray]:
         s = float(np.partition(exact, len(exact) - m)[len(exact) - m]) - FLOAT_SLACK
         maybe = p.upper.at_least((s - p.slack) * u)
     maybe = maybe[p.full(maybe) >= (s - p.slack - p.own(maybe)) * u]
-    maybe = maybe[~np.isin(maybe, first)]
-    if len(maybe):
-        closer, err = p.finer(maybe)
-        maybe = maybe[closer >= s - err]
-    if len(maybe):
-        first, exact = np.concatenate([first, maybe]), np.concatenate([exact, p.rescore(maybe)])
-    order = np.lexsort((first, -exact))[:m]
-    return first[order], exact[order]
+    return best_rows(*settle(p, first, exact, maybe[~np.isin(maybe, first)], s), m)
 
 
 def round4_search(index, k: int):  # noqa: ANN001, ANN201 - the bench's GalleryIndex; a closure
@@ -115,15 +108,7 @@ def threaded_search(index, k: int):  # noqa: ANN001, ANN201 - the bench's Galler
         s = -np.inf if len(first) < m else float(np.partition(exact, len(exact) - m)[len(exact) - m]) - FLOAT_SLACK
         f = s - p.slack
         maybe = reach(p.upper, f * u, index._codes2, q8, lambda rows, full: full >= (f - p.own(rows)) * u)
-        known = np.sort(first)
-        maybe = maybe[known[np.minimum(np.searchsorted(known, maybe), len(known) - 1)] != maybe]
-        if len(maybe):
-            closer, err = p.finer(maybe)
-            maybe = maybe[closer >= s - err]
-        if len(maybe):
-            first, exact = np.concatenate([first, maybe]), np.concatenate([exact, p.rescore(maybe)])
-        order = np.lexsort((first, -exact))[:m]
-        return first[order], exact[order]
+        return best_rows(*settle(p, first, exact, not_scored(maybe, first), s), m)
 
     def search(q: np.ndarray) -> int:
         n = len(index)
