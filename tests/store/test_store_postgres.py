@@ -25,7 +25,7 @@ def bulk(store: PostgresStore, gallery: str, n: int, seed: int) -> list[int]:
 
 def test_a_small_gallery_in_a_big_table_still_gets_k_results(new_pg_url: Callable[[], str]) -> None:
     """A filtered global HNSW scan returns at most ef_search rows before filtering; partitions do not."""
-    with open_store(new_pg_url(), ef_search=40, bulk_rebuild_min=1000) as store:
+    with open_store(new_pg_url(), search="pgvector", ef_search=40, bulk_rebuild_min=1000) as store:
         big = bulk(store, "big", 4000, 1)  # a bulk import this large rebuilds the index after COPY
         small = bulk(store, "small", 25, 2)
         mates = [7, 700, 2000, 3000, 3999]
@@ -62,7 +62,7 @@ def test_migrations_are_recorded_and_newer_schemas_refused(new_pg_url: Callable[
     url = new_pg_url()
     open_store(url).close()
     with psycopg.connect(url, autocommit=True) as conn:
-        assert [r[0] for r in conn.execute("SELECT version FROM schema_migrations")] == [1, 2]
+        assert [r[0] for r in conn.execute("SELECT version FROM schema_migrations")] == [1, 2, 3]
         conn.execute("INSERT INTO schema_migrations VALUES (99, 'from the future', now())")
     with pytest.raises(StoreError, match="newer"):
         open_store(url)
@@ -102,7 +102,7 @@ def test_an_ivfflat_gallery_scans_exactly_until_a_bulk_import_trains_its_index(
     url = new_pg_url()
     people = list(faces)
     real_probes = np.stack([faces[p][1].vector for p in people])
-    with open_store(url, index="ivfflat", lists=8, probes=8, bulk_rebuild_min=1000) as store:
+    with open_store(url, search="pgvector", index="ivfflat", lists=8, probes=8, bulk_rebuild_min=1000) as store:
         with store.transaction() as tx:
             tx.create_gallery("g", settings())
             ids = [tx.add_subject("g", p).id for p in people]
@@ -126,7 +126,7 @@ def test_an_ivfflat_gallery_scans_exactly_until_a_bulk_import_trains_its_index(
         every_list = [c[0].subject_id for c in store.search("g", hard, k=1)]  # probes = lists: exact
         assert every_list == exact
         assert [c[0].subject_id for c in store.search("g", real_probes, k=3)] == ids
-    with open_store(url, index="ivfflat", probes=1) as one_list:
+    with open_store(url, search="pgvector", index="ivfflat", probes=1) as one_list:
         found = [c[0].subject_id for c in one_list.search("g", hard, k=1)]
     recall = np.mean(np.array(found) == np.array(exact))
     assert 0.1 < recall < 1.0  # the index answered (one list of eight), so some mates were missed

@@ -170,11 +170,14 @@ class GalleryIndex:
             present = tids[self._row.rows(tids) >= 0].tolist()
             for t in present:
                 i, last = self._row.pop(t), self._n - 1
+                arrays = [a for a in (self._codes, self._codes2, self._tids, self._sids, self._resid, self._bound,
+                                      self._vecs) if a is not None]
                 if i != last:
-                    for a in (self._codes, self._codes2, self._tids, self._sids, self._resid, self._bound, self._vecs):
-                        if a is not None:
-                            a[i] = a[last]
+                    for a in arrays:
+                        a[i] = a[last]
                     self._row.set(int(self._tids[i]), i)
+                for a in arrays:  # nothing of a removed template stays behind in the spare rows
+                    a[last] = 0
                 self._scanner.changed(i, i + 1)
                 self._scanner.changed(last, last + 1)
                 self._n = last
@@ -185,6 +188,17 @@ class GalleryIndex:
                 self._building.append(("remove", gone, None))
             if self._ann is not None and self._n < self.options.min_templates // 2 and self.options.mode == "auto":
                 self._ann = None
+
+    def clear(self) -> None:
+        """Remove every template, overwriting the arrays (the HNSW index, if any, is dropped)."""
+        with self._lock:
+            if self._building is not None:
+                self._building.append(("remove", self._row.ids().copy(), None))
+            for a in (self._codes, self._codes2, self._tids, self._sids, self._resid, self._bound, self._vecs):
+                if a is not None:
+                    a[:] = 0
+            self._scanner.changed(0, self._n)
+            self._n, self._row, self._ann = 0, RowMap(), None
 
     def _grow(self, need: int) -> None:
         cap = len(self._tids)

@@ -1,8 +1,10 @@
 """The scale-out store: PostgreSQL with pgvector (psycopg 3, connection pool).
 
-* Each gallery's templates are a partition of ``templates`` with its own HNSW (or, with
-  ``index="ivfflat"``, IVFFlat) cosine index (:mod:`.postgres_schema`); a search reads
-  only its partition.
+* Each gallery's templates are a partition of ``templates`` (:mod:`.postgres_schema`).
+* Searches are exact, from the galleries each process holds in memory and keeps in step
+  with the database through a change log (:mod:`.pg_memory`); with ``search="pgvector"``
+  they read the partition's HNSW (or, with ``index="ivfflat"``, IVFFlat) cosine index
+  instead.
 * Writers are serialised by a transaction-level advisory lock taken when the
   transaction begins, so ledger appends see the head left by the previous
   writer, and the chain is the same as SQLite's (``faceledger.core.chain``).
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -26,12 +29,14 @@ from pgvector.psycopg import register_vector
 from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from faceledger.errors import InputError, NotFoundError, StoreError, StoreUnavailableError
+from faceledger.errors import ConfigError, InputError, NotFoundError, StoreError, StoreUnavailableError
 
 from ._common import check_model, check_name, check_probes, rank_subjects
 from ._export import export_dict
 from .base import Candidate, Gallery, GalleryStats, LedgerHead, LedgerRow, Record, StoredTemplate, Subject
-from .postgres_schema import migrate, partition_name, vector_type
+from .memindex import AnnOptions, GalleryIndex
+from .pg_memory import MemorySearch, prune_changes
+from .postgres_schema import WRITER_LOCK, migrate, partition_name, vector_type
 from .postgres_tx import (
     GALLERY_COLS,
     HnswParams,
@@ -48,8 +53,9 @@ from .reads import RECORD_COLS, SUBJECT_SQL, TEMPLATE_COLS
 
 __all__ = ["PostgresStore", "open_postgres"]
 
-WRITER_LOCK = 0x46_4C_57_52  # advisory lock key serialising writers ("FLWR")
 EF_SEARCH_MAX = 1000  # pgvector's limit for hnsw.ef_search
+SEARCH_KINDS = ("memory", "pgvector")
+PRUNE_EVERY_S = 3600.0  # a writer prunes the template change log at most this often (per store object)
 
 
 def _configure(conn: psycopg.Connection) -> None:
@@ -63,8 +69,13 @@ class PostgresStore:
     backend = "postgresql"
 
     def __init__(self, url: str, *, min_size: int = 1, max_size: int = 4, hnsw: HnswParams | None = None,
-                 timeout_s: float = 30.0) -> None:
-        self.hnsw = hnsw or HnswParams()
+                 timeout_s: float = 30.0, search: str = "memory", sync_seconds: float = 30.0,
+                 ann: AnnOptions | None = None) -> None:
+        if search not in SEARCH_KINDS:
+            raise ConfigError(f"search must be one of {', '.join(SEARCH_KINDS)}, not {search!r}")
+        if isinstance(sync_seconds, bool) or not isinstance(sync_seconds, int | float) or not sync_seconds >= 0:
+            raise ConfigError(f"sync_seconds must be a number >= 0, not {sync_seconds!r}")
+        self.hnsw = hnsw or HnswParams(index="none" if search == "memory" else "hnsw")
         with pg_errors("connect to PostgreSQL"):
             with psycopg.connect(url, autocommit=True, connect_timeout=int(timeout_s)) as conn:
                 migrate(conn)
@@ -72,6 +83,8 @@ class PostgresStore:
                                         kwargs={"autocommit": True}, configure=_configure, open=True,
                                         name="faceledger")
         self._local = threading.local()
+        self._pruned_at = 0.0
+        self._memory = None if search == "pgvector" else MemorySearch(self._conn, ann or AnnOptions(), sync_seconds)
 
     def __enter__(self) -> PostgresStore:
         return self
@@ -80,6 +93,8 @@ class PostgresStore:
         self.close()
 
     def close(self) -> None:
+        if self._memory is not None:
+            self._memory.close()
         self._pool.close()
 
     @contextmanager
@@ -106,6 +121,10 @@ class PostgresStore:
                         conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITER_LOCK,))
                     tx = self._local.tx = PgTransaction(conn, self.hnsw)
                     yield tx
+                    if time.monotonic() - self._pruned_at > PRUNE_EVERY_S:
+                        with pg_errors("prune the template change log"):
+                            prune_changes(conn)
+                        self._pruned_at = time.monotonic()
             except psycopg.Error as exc:  # raised by COMMIT (or by the rollback of a lost connection)
                 raise store_error("commit", exc) from None
             finally:
@@ -217,12 +236,19 @@ class PostgresStore:
     # -- search ------------------------------------------------------------------------
     def search(self, gallery: str, probes: np.ndarray, k: int = 5, *, model_id: str | None = None,
                exact: bool = False, ef_search: int | None = None) -> list[list[Candidate]]:
-        """Top-``k`` subjects per probe row by best template cosine, via the gallery's index.
+        """Top-``k`` subjects per probe row by best template cosine.
 
-        ``ef_search`` overrides the store's for an HNSW index (raised to the number of rows
-        fetched); an IVFFlat index reads the store's ``probes`` lists; ``exact`` scans the
-        partition instead of using the index.
+        ``search="memory"`` (the default): the exact top-k, from the gallery held in this
+        process and kept in step with the database (:mod:`.pg_memory`). ``search="pgvector"``:
+        through the partition's pgvector index; ``ef_search`` overrides the store's for an HNSW
+        index (raised to the number of rows fetched); an IVFFlat index reads the store's
+        ``probes`` lists; ``exact`` scans the partition instead of using the index.
         """
+        if self._memory is not None:
+            if ef_search is not None:
+                raise InputError("ef_search applies to a store opened with search='pgvector'; "
+                                 "the in-memory search is exact")
+            return self._memory.search(gallery, probes, k, model_id, exact)
         ef = ef_search or self.hnsw.ef_search
         if not 1 <= ef <= EF_SEARCH_MAX:
             raise InputError(f"ef_search must be in [1, {EF_SEARCH_MAX}]")
@@ -259,6 +285,18 @@ class PostgresStore:
                 for h in hits]
 
 
+    def index(self, gallery: str) -> GalleryIndex:
+        """The in-memory index of ``gallery`` (``search="memory"``), loaded and in step with the database."""
+        if self._memory is None:
+            raise StoreError("this store searches through pgvector (search='pgvector'): it holds no gallery in memory")
+        return self._memory.index(gallery)
+
+    def sync(self) -> None:
+        """Apply the change log to the galleries held in memory now (searches and a thread do it anyway)."""
+        if self._memory is not None:
+            self._memory.sync()
+
+
 class _Reader:
     """``with store._read() as r``: a pooled connection wrapped in :class:`PgReads`."""
 
@@ -275,13 +313,21 @@ class _Reader:
 def open_postgres(url: str, **options: Any) -> PostgresStore:
     """Open the PostgreSQL store at ``url``.
 
-    Index options (:class:`~.postgres_tx.HnswParams`): ``index`` (``"hnsw"``, the default, or
+    Search: ``search="memory"`` (default; :mod:`.pg_memory`: exact, each process holds the
+    galleries it searches, ``sync_seconds`` how often it follows the change log between
+    searches, ``ann`` an :class:`~.memindex.AnnOptions`) or ``search="pgvector"`` (the
+    partition's pgvector index).
+
+    pgvector index options (:class:`~.postgres_tx.HnswParams`): ``index`` (``"none"``, the
+    default with ``search="memory"``, ``"hnsw"``, the default with ``search="pgvector"``, or
     ``"ivfflat"``), HNSW's ``m``, ``ef_construction``, ``ef_search``, IVFFlat's ``lists`` and
     ``probes``, and ``build_memory``, ``bulk_rebuild_min`` for builds; a bad value is a
     :class:`~faceledger.errors.ConfigError`.
     """
     hnsw_keys = {"m", "ef_construction", "ef_search", "build_memory", "bulk_rebuild_min", "index", "lists", "probes"}
-    hnsw = HnswParams(**{k: options.pop(k) for k in list(options) if k in hnsw_keys})
+    index_options = {k: options.pop(k) for k in list(options) if k in hnsw_keys}
+    index_options.setdefault("index", "none" if options.get("search", "memory") == "memory" else "hnsw")
+    hnsw = HnswParams(**index_options)
     try:
         return PostgresStore(url, hnsw=hnsw, **options)
     except TypeError as exc:

@@ -18,8 +18,8 @@ from psycopg import sql
 
 from faceledger.errors import StoreError
 
-__all__ = ["MIGRATIONS", "create_hnsw", "create_ivfflat", "drop_indexes", "drop_partition", "make_partition",
-           "migrate", "partition_index"]
+__all__ = ["MIGRATIONS", "WRITER_LOCK", "create_hnsw", "create_ivfflat", "drop_indexes", "drop_partition",
+           "make_partition", "migrate", "partition_index"]
 
 MIGRATION_LOCK = 0x46_4C_4D_49  # advisory lock key serialising migrations ("FLMI")
 MIGRATIONS: dict[int, tuple[str, Callable[[psycopg.Connection], None]]] = {}
@@ -105,6 +105,50 @@ def _evidence(conn: psycopg.Connection) -> None:
     conn.execute("CREATE TABLE evidence (id text PRIMARY KEY, data bytea NOT NULL, created_at timestamptz NOT NULL)")
 
 
+WRITER_LOCK = 0x46_4C_57_52  # advisory lock key serialising writers ("FLWR"); the change log's trigger takes it too
+
+CHANGE_LOG = (
+    """CREATE TABLE template_changes (
+        seq bigserial PRIMARY KEY,
+        gallery_id bigint NOT NULL,
+        template_id bigint,
+        at timestamptz NOT NULL DEFAULT now())""",
+    "CREATE INDEX template_changes_at ON template_changes (at)",
+    "CREATE TABLE template_changes_floor (one boolean PRIMARY KEY DEFAULT true CHECK (one), seq bigint NOT NULL)",
+    "INSERT INTO template_changes_floor VALUES (true, 0)",
+    f"""CREATE FUNCTION faceledger_template_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM pg_advisory_xact_lock({WRITER_LOCK});
+        IF TG_OP = 'TRUNCATE' THEN
+            INSERT INTO template_changes (gallery_id) SELECT id FROM galleries;
+            RETURN NULL;
+        END IF;
+        IF TG_OP IN ('DELETE', 'UPDATE') THEN
+            INSERT INTO template_changes (gallery_id, template_id) VALUES (OLD.gallery_id, OLD.id);
+        END IF;
+        IF TG_OP IN ('INSERT', 'UPDATE') THEN
+            INSERT INTO template_changes (gallery_id, template_id) VALUES (NEW.gallery_id, NEW.id);
+        END IF;
+        RETURN NULL;
+    END $$""",
+    """CREATE TRIGGER templates_changed AFTER INSERT OR UPDATE OR DELETE ON templates
+        FOR EACH ROW EXECUTE FUNCTION faceledger_template_changed()""",
+    """CREATE TRIGGER templates_truncated AFTER TRUNCATE ON templates
+        FOR EACH STATEMENT EXECUTE FUNCTION faceledger_template_changed()""",
+)
+
+
+@migration(3, "template change log: what in-memory search indexes follow")
+def _change_log(conn: psycopg.Connection) -> None:
+    """Every insert, update and deletion of a template, in commit order; ``template_id`` NULL: start again.
+
+    A row trigger (cloned onto every partition, present and future) writes each change, after taking
+    the writers' lock, so ``seq`` grows in commit order whoever writes; the log holds ids only.
+    """
+    for statement in CHANGE_LOG:
+        conn.execute(statement)  # type: ignore[arg-type]
+
+
 def partition_name(gallery_id: int) -> sql.Identifier:
     return sql.Identifier(f"templates_g{int(gallery_id)}")
 
@@ -146,7 +190,9 @@ def make_partition(conn: psycopg.Connection, gallery_id: int, dimension: int) ->
 
 
 def drop_partition(conn: psycopg.Connection, gallery_id: int) -> None:
+    """Drop the gallery's partition, and tell the indexes that follow the change log to start again."""
     conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(partition_name(gallery_id)))
+    conn.execute("INSERT INTO template_changes (gallery_id) VALUES (%s)", (int(gallery_id),))
 
 
 def migrate(conn: psycopg.Connection) -> int:

@@ -54,13 +54,16 @@ GALLERY_COLS = ("id, name, model_id, dimension, retention_days, thresholds, oper
                 "quality_gate, created_at")
 
 
-INDEX_KINDS = ("hnsw", "ivfflat")
+INDEX_KINDS = ("hnsw", "ivfflat", "none")
 LISTS_MAX = 32_768  # pgvector's limit for IVFFlat lists and probes
 
 
 @dataclass(frozen=True)
 class HnswParams:
-    """Index parameters of new partition indexes and searches, and memory for index builds.
+    """pgvector index parameters of new partitions and of ``search="pgvector"``, and memory for index builds.
+
+    ``index="none"``: no pgvector index (the default of the store's in-memory search, which
+    does not read one; an index already there is left as it is).
 
     ``index="hnsw"`` (default): each partition gets an HNSW index when it is created. At a
     million templates (bench/search_scale.py) pgvector 0.6.2 with these kept 90.8% of exact
@@ -81,7 +84,7 @@ class HnswParams:
     ef_search: int = 400
     build_memory: str = "1GB"
     bulk_rebuild_min: int = 10_000  # a bulk import this big (and at least the partition's size) rebuilds the index
-    index: str = "hnsw"
+    index: str = "hnsw"  # the store's default is "none" with search="memory"
     lists: int = 0
     probes: int = 160
 
@@ -295,7 +298,7 @@ class PgTransaction(PgReads):
         tids = iter([r[0] for r in self._all("SELECT nextval('templates_id_seq') FROM generate_series(1, %s)",
                                              (n_tpl,))])
         (existing,) = self._one(sql.SQL("SELECT count(*) FROM {}").format(partition_name(gid))) or (0,)
-        rebuild = n_tpl >= self._hnsw.bulk_rebuild_min and n_tpl >= existing
+        rebuild = n_tpl >= self._hnsw.bulk_rebuild_min and n_tpl >= existing and self._hnsw.index != "none"
         now = utc_now()
         t0 = time.perf_counter()
         with pg_errors(f"bulk enrollment into '{gallery}'"):
