@@ -208,7 +208,7 @@ def measure(store, ds: Dataset, exact: np.ndarray, sides: dict, args: argparse.N
                 lambda q: index.search(q[None, :], 5)[0][0][0], args.queries),
                ("PostgreSQL, store.search(k=5) (default search=\"memory\": the gallery held in this process, "
                 "change log read and re-score rows fetched in one snapshot)",
-                f"no pgvector index read; {held.nbytes / 2**20:,.0f} MB in memory",
+                "no pgvector index read; the gallery in this process's memory (below)",
                 lambda q: row_of[memory.search(GALLERY, q, k=5)[0][0].external_ref], args.queries)]
     efs = [int(x) for x in args.ef.split(",") if x]
     for ef in efs:
@@ -231,6 +231,7 @@ def measure(store, ds: Dataset, exact: np.ndarray, sides: dict, args: argparse.N
             configs.append((f"PostgreSQL exact scan (no index, parallel workers), SQL, first {args.exact_queries} "
                             "probes", "—", lambda q, run=run: row_of[run(q)], args.exact_queries))
         rows = interleaved(configs, ds, exact)
+    LOAD.update(searched_rss_mb=rss_mb() - rss0, searched_nbytes_mb=held.nbytes / 2**20)
     memory.close()
     return rows
 
@@ -266,7 +267,9 @@ def report(rows: list[list[str]], ds: Dataset, exact: np.ndarray, args: argparse
         print(md_table(["re-ranked rows L", *map(str, limits)], [["recall@1 vs exact", *(f"{r:.4f}" for r in recall)]]))
     if LOAD:
         print(f"\nThe in-memory search read the gallery with one binary COPY in {LOAD['seconds']:.1f} s at its first "
-              f"search; the process grew by {LOAD['rss_mb']:,.0f} MB ({LOAD['nbytes_mb']:,.0f} MB of index arrays).")
+              f"search; the process grew by {LOAD['rss_mb']:,.0f} MB ({LOAD['nbytes_mb']:,.0f} MB of index arrays), "
+              f"and after the searches (plane 1 packed by the first) by {LOAD['searched_rss_mb']:,.0f} MB "
+              f"({LOAD['searched_nbytes_mb']:,.0f} MB of index arrays).")
     print(f"\nServer: {pg_settings(url)}.")
     print(f"\nReproduce: `{reproduce_command()}`")
 

@@ -29,6 +29,7 @@ uses. Run from the repository root::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
@@ -391,8 +392,8 @@ def measure_pgvector(ds: Dataset, exact: np.ndarray, model: str, args: argparse.
         lambda q: row_of.get(memory.search("bench", q, k=K)[0][0].subject_id, -1), ds, exact, args.queries)
     r.memory = f"RSS +{rss_mb() - rss0:,.0f} MB ({held.nbytes / 2**20:,.0f} MB of arrays)"
     memory.close()
-    out.append(r)
     out[-1].enroll_per_s = enroll_rate(store, model, prefix="pg")
+    out.append(r)
     with store.transaction() as tx:
         tx.delete_gallery("bench", cascade=True)
     store.close()
@@ -539,7 +540,8 @@ def main() -> None:
         print(f"\nReproduce: `{reproduce_command()}`")
     finally:
         if server is not None:
-            server.cleanup()
+            with contextlib.suppress(OSError):  # the server may still be writing its WAL: removed below
+                server.cleanup()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
