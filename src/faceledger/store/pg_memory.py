@@ -70,7 +70,6 @@ class MemorySearch:
         self._indexes: dict[int, GalleryIndex] = {}
         self._cursor = 0  # the last change applied to every index held
         self._conn: psycopg.Connection | None = None  # the snapshot in use (under the lock)
-        self._refs: dict[int, str] = {}  # external references of the subjects read in this snapshot
         self._stop = threading.Event()
         self._follower: threading.Thread | None = None
         if sync_seconds > 0:
@@ -95,7 +94,7 @@ class MemorySearch:
         """A read-only repeatable-read transaction, under the lock (so snapshots only move forward)."""
         with self._connect() as conn, self._lock:
             conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            self._conn, self._refs = conn, {}
+            self._conn = conn
             try:
                 yield conn
             except BaseException:
@@ -105,7 +104,7 @@ class MemorySearch:
             else:
                 conn.execute("COMMIT")
             finally:
-                self._conn, self._refs = None, {}
+                self._conn = None
 
     def search(self, gallery: str, probes: np.ndarray, k: int, model_id: str | None, exact: bool
                ) -> list[list[Candidate]]:
@@ -113,11 +112,8 @@ class MemorySearch:
             index = self._synced(conn, gallery, model_id)
             p = check_probes(probes, index.dimension, k)
             hits = index.search(p, k, exact=exact)
-            refs = self._refs  # the subjects of the rows re-scored from the database
-            missing = sorted({sid for h in hits for sid, _, _ in h} - refs.keys())
-            if missing:
-                refs.update(conn.execute("SELECT id, external_ref FROM subjects WHERE id = ANY(%s)",
-                                         (missing,)).fetchall())
+            sids = sorted({sid for h in hits for sid, _, _ in h})
+            refs = dict(conn.execute("SELECT id, external_ref FROM subjects WHERE id = ANY(%s)", (sids,)).fetchall())
         return [[Candidate(sid, refs[sid], score, i + 1, tid) for i, (sid, score, tid) in enumerate(h)]
                 for h in hits]
 
@@ -180,7 +176,7 @@ class MemorySearch:
             present = fetch_rows(conn, gid, ids, index.dimension)
             try:
                 index.remove(np.array(ids, np.int64))
-                index.add(*present[:2], present[3])
+                index.add(*present)
             except BaseException:
                 self._forget([gid])
                 raise
@@ -203,8 +199,7 @@ class MemorySearch:
         """float32 rows of ``tids`` in that order, from the snapshot of the search in progress."""
         if self._conn is None:
             raise StoreError("the in-memory index read the database outside a search")
-        got, sids, refs, vecs = fetch_rows(self._conn, gid, tids.tolist(), dimension)
-        self._refs.update(zip(sids.tolist(), refs, strict=True))
+        got, _, vecs = fetch_rows(self._conn, gid, tids.tolist(), dimension)
         where = {t: i for i, t in enumerate(got.tolist())}
         try:
             return vecs[[where[t] for t in tids.tolist()]]
@@ -223,21 +218,24 @@ class MemorySearch:
 
 
 def fetch_rows(conn: psycopg.Connection, gid: int, tids: list[int], dimension: int
-               ) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
-    """Template ids, subject ids, their external references and vectors of those of ``tids`` in the gallery."""
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Template ids, subject ids and vectors of those of ``tids`` present in the gallery's partition.
+
+    The vectors come as pgvector's binary form (``vector_send``: dimension, a spare int16,
+    big-endian float32s), parsed in one step.
+    """
     if not tids:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), [], np.zeros((0, dimension), np.float32)
-    rows = conn.execute(sql.SQL("SELECT t.id, t.subject_id, s.external_ref, t.embedding FROM {} t "
-                                "JOIN subjects s ON s.id = t.subject_id WHERE t.id = ANY(%s)").format(
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, dimension), np.float32)
+    rows = conn.execute(sql.SQL("SELECT id, subject_id, vector_send(embedding) FROM {} WHERE id = ANY(%s)").format(
         partition_name(gid)), (tids,), binary=True).fetchall()
-    vecs = np.zeros((len(rows), dimension), np.float32)
-    for i, r in enumerate(rows):
-        vec = r[3].to_numpy() if hasattr(r[3], "to_numpy") else np.asarray(r[3])
-        if len(vec) != dimension:
-            raise StoreError(f"template {r[0]} has {len(vec)} dimensions, not the gallery's {dimension}")
-        vecs[i] = vec
+    width = 4 + 4 * dimension
+    bad = next((r for r in rows if len(r[2]) != width or int.from_bytes(r[2][:2], "big") != dimension), None)
+    if bad is not None:
+        raise StoreError(f"template {bad[0]} has {int.from_bytes(bad[2][:2], 'big')} dimensions, "
+                         f"not the gallery's {dimension}")
+    vecs = np.frombuffer(b"".join(r[2] for r in rows), ">f4").reshape(len(rows), 1 + dimension)[:, 1:]
     return (np.array([r[0] for r in rows], np.int64), np.array([r[1] for r in rows], np.int64),
-            [r[2] for r in rows], vecs)
+            vecs.astype(np.float32))
 
 
 def row_dtype(dimension: int) -> np.dtype:
