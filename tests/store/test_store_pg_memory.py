@@ -306,3 +306,18 @@ def test_copy_rows_reads_a_large_gallery_in_batches(url: str, monkeypatch: pytes
         order = np.argsort(sids)
         assert sids[order].tolist() == ids and len(set(tids.tolist())) == 2500
         assert np.array_equal(got[order], vecs)
+
+
+def test_the_url_chooses_the_search_and_the_rest_of_it_still_reaches_libpq(url: str) -> None:
+    sep = "&" if "?" in url else "?"
+    with open_store(f"{url}{sep}search=pgvector&connect_timeout=5") as store:
+        assert store._memory is None  # type: ignore[attr-defined]
+        enroll(store, "g", unit_vectors(3, 16))
+    with open_store(f"{url}{sep}sync_seconds=0&search=memory") as store:
+        assert store._memory is not None and store._memory._follower is None  # type: ignore[attr-defined]
+        assert store.gallery_stats("g").templates == 3
+    with open_store(f"{url}{sep}search=pgvector", search="memory") as store:  # an option given in code wins
+        assert store._memory is not None  # type: ignore[attr-defined]
+    for bad, message in (("search=faiss", "search must be one of"), ("sync_seconds=soon", "must be a number")):
+        with pytest.raises(ConfigError, match=message):
+            open_store(f"{url}{sep}{bad}")

@@ -17,7 +17,9 @@ URLs:
   ``~/.local/share/faceledger``. Query parameters: ``key_file=/path/to/kek``.
 * ``postgresql://user:password@host:5432/dbname?sslmode=verify-full`` (any libpq
   connection URI; needs ``pip install 'faceledger[postgres]'`` and the ``vector``
-  extension on the server).
+  extension on the server). FaceLedger's own query parameters, taken out before the URL
+  reaches libpq: ``search=memory|pgvector`` and ``sync_seconds=N`` (see :func:`open_store`),
+  so a command or the service can choose them with ``--store`` / ``FACELEDGER_STORE``.
 
 Backends are imported only when a URL of theirs is opened.
 """
@@ -26,10 +28,10 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from faceledger import config
-from faceledger.errors import BackendUnavailableError, InputError
+from faceledger.errors import BackendUnavailableError, ConfigError, InputError
 
 from .base import (
     BulkSubject,
@@ -97,9 +99,12 @@ def open_store(url: str | None = None, **options: Any) -> Store:
     """Open the store at ``url`` (default :func:`default_url`), creating its schema if needed.
 
     SQLite options: ``key`` (32 bytes), ``key_file``, ``ann`` (:class:`AnnOptions`),
-    ``busy_timeout_s``. PostgreSQL options: ``min_size``/``max_size`` (connection
-    pool), ``index`` (``"hnsw"`` or ``"ivfflat"``), ``ef_search``, ``m``, ``ef_construction``
-    (HNSW), ``lists``, ``probes`` (IVFFlat), ``build_memory``, ``bulk_rebuild_min``.
+    ``busy_timeout_s``. PostgreSQL options: ``search`` (``"memory"``, the default: exact, the
+    gallery held in this process and kept in step through a change log; or ``"pgvector"``),
+    ``sync_seconds``, ``ann`` (with ``search="memory"``), ``min_size``/``max_size`` (connection
+    pool), ``index`` (``"none"``, ``"hnsw"`` or ``"ivfflat"``), ``ef_search``, ``m``,
+    ``ef_construction`` (HNSW), ``lists``, ``probes`` (IVFFlat), ``build_memory``,
+    ``bulk_rebuild_min``.
     """
     url = url or default_url()
     scheme = url.split(":", 1)[0].lower()
@@ -113,6 +118,7 @@ def open_store(url: str | None = None, **options: Any) -> Store:
             raise InputError(f"unknown SQLite URL option(s): {', '.join(sorted(query))}")
         return open_sqlite(path, **options)
     if scheme in ("postgresql", "postgres"):
+        url = _take_pg_options(url, options)
         try:
             from .postgres import open_postgres
         except ImportError as exc:
@@ -121,3 +127,24 @@ def open_store(url: str | None = None, **options: Any) -> Store:
                 "pip install 'faceledger[postgres]'") from None
         return open_postgres(url, **options)
     raise InputError(f"unsupported store URL {redact_url(url)!r}: use sqlite:///path/file.db or postgresql://...")
+
+
+PG_URL_OPTIONS = ("search", "sync_seconds")
+
+
+def _take_pg_options(url: str, options: dict[str, Any]) -> str:
+    """``url`` without FaceLedger's own query parameters, which go to ``options`` (given options win)."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    ours = [(k, v) for k, v in query if k in PG_URL_OPTIONS]
+    if not ours:
+        return url
+    for key, value in ours:
+        if key == "sync_seconds":
+            try:
+                options.setdefault(key, float(value))
+            except ValueError:
+                raise ConfigError(f"sync_seconds in the store URL must be a number, not {value!r}") from None
+        else:
+            options.setdefault(key, value)
+    return parts._replace(query=urlencode([(k, v) for k, v in query if k not in PG_URL_OPTIONS])).geturl()
