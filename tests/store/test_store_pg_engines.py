@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import diskfull_work
 import pytest
 
 from faceledger.engine import Actor, Engine
@@ -20,17 +21,7 @@ from faceledger.governance.consent import ConsentRecord
 from faceledger.governance.policy import parse_policy
 from faceledger.store import open_store
 
-POLICY = parse_policy("""
-[organisation]
-name = "Test Org"
-complaint_channel = "privacy@example.org"
-
-[purposes]
-allowed = ["access_control", "investigation"]
-
-[identification]
-enabled = true
-""")
+POLICY = parse_policy(diskfull_work.POLICY)  # identification on, generous limits
 ADMIN, CLERK, INVESTIGATOR, AUDITOR = (Actor("ada", "admin"), Actor("carl", "enroller"),
                                        Actor("ines", "investigator"), Actor("aud", "auditor"))
 GALLERY = "staff"
