@@ -452,10 +452,20 @@ def parse_args() -> argparse.Namespace:
     args.sizes = [int(s) for s in args.sizes.split(",")]
     args.ann_ef = [int(s) for s in args.ann_ef.split(",") if s]
     args.pg_ef = [int(s) for s in args.pg_ef.split(",")]
-    args.peers = [s for s in args.peers.split(",") if s]
-    args.exact_peers = [s for s in args.exact_peers.split(",") if s]
+    args.peers = [s for s in args.peers.split(",") if s and installed(s)]
+    args.exact_peers = [s for s in args.exact_peers.split(",") if s and installed(s.split("-")[0])]
     args.skip = set(filter(None, args.skip.split(",")))
     return args
+
+
+def installed(library: str) -> bool:
+    """Whether a peer library can be imported; if not, say how to get it (the peers are optional)."""
+    import importlib.util
+
+    if library == "numpy" or importlib.util.find_spec(library) is not None:
+        return True
+    print(f"{library} is not installed: its rows are skipped (pip install -e '.[bench]')", file=sys.stderr)
+    return False
 
 
 def fnir_rows(ds: Dataset, exact: np.ndarray, model_id: str, max_fpir: float = 0.01) -> list[list[str]]:
