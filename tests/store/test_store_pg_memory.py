@@ -321,3 +321,15 @@ def test_the_url_chooses_the_search_and_the_rest_of_it_still_reaches_libpq(url: 
     for bad, message in (("search=faiss", "search must be one of"), ("sync_seconds=soon", "must be a number")):
         with pytest.raises(ConfigError, match=message):
             open_store(f"{url}{sep}{bad}")
+
+
+def test_a_failing_prune_does_not_undo_the_writer_s_transaction(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from faceledger.store import postgres
+
+    def broken(conn: psycopg.Connection) -> int:
+        conn.execute("SELECT 1 / 0")  # any error the housekeeping might meet
+        return 0
+    monkeypatch.setattr(postgres, "prune_changes", broken)
+    with open_store(url, sync_seconds=0) as store:
+        ids = enroll(store, "g", unit_vectors(3, 17))
+        assert [s.id for s in store.list_subjects("g")] == ids  # committed despite the failed prune

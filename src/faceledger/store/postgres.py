@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -53,6 +54,8 @@ from .reads import RECORD_COLS, SUBJECT_SQL, TEMPLATE_COLS
 
 __all__ = ["PostgresStore", "open_postgres"]
 
+log = logging.getLogger("faceledger.store")
+
 EF_SEARCH_MAX = 1000  # pgvector's limit for hnsw.ef_search
 SEARCH_KINDS = ("memory", "pgvector")
 PRUNE_EVERY_S = 3600.0  # a writer prunes the template change log at most this often (per store object)
@@ -83,7 +86,7 @@ class PostgresStore:
                                         kwargs={"autocommit": True}, configure=_configure, open=True,
                                         name="faceledger")
         self._local = threading.local()
-        self._pruned_at = 0.0
+        self._pruned_at = float("-inf")  # the first write transaction prunes
         self._memory = None if search == "pgvector" else MemorySearch(self._conn, ann or AnnOptions(), sync_seconds)
 
     def __enter__(self) -> PostgresStore:
@@ -122,15 +125,22 @@ class PostgresStore:
                     tx = self._local.tx = PgTransaction(conn, self.hnsw)
                     yield tx
                     if time.monotonic() - self._pruned_at > PRUNE_EVERY_S:
-                        with pg_errors("prune the template change log"):
-                            prune_changes(conn)
-                        self._pruned_at = time.monotonic()
+                        self._prune(conn)
             except psycopg.Error as exc:  # raised by COMMIT (or by the rollback of a lost connection)
                 raise store_error("commit", exc) from None
             finally:
                 if tx is not None:
                     tx.closed = True
                 self._local.tx = None
+
+    def _prune(self, conn: psycopg.Connection) -> None:
+        """Prune the change log in a savepoint: housekeeping that fails must not undo the caller's writes."""
+        try:
+            with conn.transaction():
+                prune_changes(conn)
+        except psycopg.Error as exc:
+            log.warning("could not prune the template change log (tried again later): %s", exc)
+        self._pruned_at = time.monotonic()
 
     # -- reads -------------------------------------------------------------------------
     def _read(self) -> Any:
@@ -283,7 +293,6 @@ class PostgresStore:
             refs = {sid: ref for sid, ref in found.values()}
         return [[Candidate(sid, refs[sid], score, i + 1, tid) for i, (sid, score, tid) in enumerate(h)]
                 for h in hits]
-
 
     def index(self, gallery: str) -> GalleryIndex:
         """The in-memory index of ``gallery`` (``search="memory"``), loaded and in step with the database."""
