@@ -263,6 +263,8 @@ def test_concurrent_writers_and_searchers_stay_consistent(url: str) -> None:
     ({"search": "faiss"}, "search must be one of memory, pgvector"),
     ({"sync_seconds": -1}, "sync_seconds must be a number >= 0"),
     ({"sync_seconds": "often"}, "sync_seconds must be a number >= 0"),
+    ({"sync_seconds": float("inf")}, "sync_seconds must be a number >= 0"),
+    ({"sync_seconds": float("nan")}, "sync_seconds must be a number >= 0"),
     ({"index": "diskann"}, "index must be one of hnsw, ivfflat, none"),
 ])
 def test_bad_search_options_are_config_errors(option: dict, message: str, tmp_path: Path) -> None:
@@ -299,7 +301,8 @@ def test_copy_rows_reads_a_large_gallery_in_batches(url: str, monkeypatch: pytes
         ids = enroll(store, "g", vecs)
         with psycopg.connect(url) as conn:
             batches = list(pg_memory.copy_rows(conn, gallery_id(url, "g"), 128))
-        assert [len(b[0]) for b in batches] == [1000, 1000, 500] or sum(len(b[0]) for b in batches) == 2500
+        sizes = [len(b[0]) for b in batches]
+        assert sum(sizes) == 2500 and len(sizes) >= 3 and min(sizes[:-1]) >= 1000  # read in batches, not at once
         tids = np.concatenate([b[0] for b in batches])
         sids = np.concatenate([b[1] for b in batches])
         got = np.concatenate([b[2] for b in batches])

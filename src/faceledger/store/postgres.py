@@ -58,6 +58,7 @@ log = logging.getLogger("faceledger.store")
 
 EF_SEARCH_MAX = 1000  # pgvector's limit for hnsw.ef_search
 SEARCH_KINDS = ("memory", "pgvector")
+SYNC_SECONDS_MAX = 86_400.0  # the follower thread's longest pause (the change log keeps a day)
 PRUNE_EVERY_S = 3600.0  # a writer prunes the template change log at most this often (per store object)
 
 
@@ -76,8 +77,9 @@ class PostgresStore:
                  ann: AnnOptions | None = None) -> None:
         if search not in SEARCH_KINDS:
             raise ConfigError(f"search must be one of {', '.join(SEARCH_KINDS)}, not {search!r}")
-        if isinstance(sync_seconds, bool) or not isinstance(sync_seconds, int | float) or not sync_seconds >= 0:
-            raise ConfigError(f"sync_seconds must be a number >= 0, not {sync_seconds!r}")
+        if (isinstance(sync_seconds, bool) or not isinstance(sync_seconds, int | float)
+                or not 0 <= sync_seconds <= SYNC_SECONDS_MAX):
+            raise ConfigError(f"sync_seconds must be a number >= 0 and <= {SYNC_SECONDS_MAX:g}, not {sync_seconds!r}")
         self.hnsw = hnsw or HnswParams(index="none" if search == "memory" else "hnsw")
         with pg_errors("connect to PostgreSQL"):
             with psycopg.connect(url, autocommit=True, connect_timeout=int(timeout_s)) as conn:
