@@ -99,3 +99,43 @@ class PidRecorder:
 
 def pid_recording_detector() -> PidRecorder:
     return PidRecorder()
+
+
+#: :class:`PauseAfter` leaves a file named by its pid in this folder when it stops.
+PAUSE_DIR_VARIABLE = "FACELEDGER_TEST_PAUSE_DIR"
+
+#: :class:`PauseAfter` stops on this call: a split video's worker, part way through its segment.
+PAUSE_CALL = 20
+
+
+class PauseAfter:
+    """The default detector, except that on its ``PAUSE_CALL``-th search it marks its pid and never returns.
+
+    It pauses only where ``PAUSE_DIR_VARIABLE`` is set; elsewhere it is the default detector under another
+    name, so a run can be resumed with the same settings (the manifest records the factory's name).
+
+    A run whose workers use it stops mid-segment for as long as a test needs, so the test can kill it there
+    whatever the machine's speed (a run on a fast, idle machine no longer finishes before it is caught).
+    """
+
+    name = "pause-after"
+
+    def __init__(self) -> None:
+        from faceledger.models.registry import load_detector
+
+        self.inner, self.calls = load_detector("yunet-sface"), 0
+
+    def detect(self, rgb: np.ndarray, options: DetectOptions) -> Detections:
+        self.calls += 1
+        if self.calls == PAUSE_CALL and os.environ.get(PAUSE_DIR_VARIABLE):
+            import time
+            from pathlib import Path
+
+            (Path(os.environ[PAUSE_DIR_VARIABLE]) / str(os.getpid())).touch()
+            while True:
+                time.sleep(60)
+        return self.inner.detect(rgb, options)
+
+
+def pausing_detector() -> PauseAfter:
+    return PauseAfter()

@@ -19,7 +19,13 @@ from faceledger.redact.manifest import MANIFEST_NAME
 from faceledger.redact.video import redact_video
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from archive_helpers import PID_DIR_VARIABLE, crash_after_detector, pid_recording_detector  # noqa: E402
+from archive_helpers import (  # noqa: E402
+    PAUSE_DIR_VARIABLE,
+    PID_DIR_VARIABLE,
+    crash_after_detector,
+    pausing_detector,
+    pid_recording_detector,
+)
 from redact_helpers import decode_frames, make_clip  # noqa: E402
 
 #: Lossless x264 (crf 0), so the archive's frames can be compared with one process's exactly.
@@ -102,27 +108,37 @@ def test_a_video_in_the_tail_is_split_and_one_before_it_is_not(
 def test_an_interrupted_split_resumes_to_identical_outputs(long_archive: Path, tmp_path: Path, short_split) -> None:
     reference = tmp_path / "reference"
     redact_archive(long_archive, reference, ArchiveJob(workers=2))
-    out = tmp_path / "out"
+    out, paused = tmp_path / "out", tmp_path / "paused"
+    paused.mkdir()
+    # Both workers stop part way through their segments (archive_helpers.PauseAfter) and stay there until
+    # killed: the kill lands mid-segment however fast the machine is.
     script = ("import sys\nfrom pathlib import Path\nfrom faceledger.redact import split\n"
               "split.MIN_SPLIT_SECONDS = 2.0\nfrom faceledger.redact import ArchiveJob, redact_archive\n"
-              "redact_archive(Path(sys.argv[1]), Path(sys.argv[2]), ArchiveJob(workers=2))\n")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    proc = subprocess.Popen([sys.executable, "-c", script, str(long_archive), str(out)], env=env,
-                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+              "from archive_helpers import pausing_detector\n"
+              "redact_archive(Path(sys.argv[1]), Path(sys.argv[2]), "
+              "ArchiveJob(workers=2, detector_factory=pausing_detector))\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), PAUSE_DIR_VARIABLE: str(paused)}
+    log = tmp_path / "run.log"
+    with log.open("wb") as sink:
+        proc = subprocess.Popen([sys.executable, "-c", script, str(long_archive), str(out)], env=env,
+                                start_new_session=True, stdout=sink, stderr=sink)
     deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and proc.poll() is None:
-        if list(out.rglob(".pan.part0*")):  # a segment is being written
-            break
-        time.sleep(0.02)
-    assert proc.poll() is None, "the run ended before it could be interrupted"
+    while time.monotonic() < deadline and proc.poll() is None and len(list(paused.iterdir())) < 2:
+        time.sleep(0.05)
+    if proc.poll() is not None:
+        pytest.fail(f"the run ended (exit {proc.returncode}) before both workers paused: "
+                    f"{log.read_text(errors='replace')[-2000:]}")
+    assert len(list(paused.iterdir())) == 2, "the workers did not reach their pause within 240 s"
+    assert list(out.rglob("..pan.part[0-9].part.mp4"))  # a segment is half written (the other may be warming up)
     os.killpg(proc.pid, signal.SIGKILL)  # the driver and its workers, mid-segment
     proc.wait()
     assert not (out / "clips" / "pan.mp4").exists() and _records(out) == []
-    summary = redact_archive(long_archive, out, ArchiveJob(workers=2))
+    resume = ArchiveJob(workers=2, detector_factory=pausing_detector)  # the same settings; no pause here
+    summary = redact_archive(long_archive, out, resume)
     assert summary.resumed == 0 and summary.files == 1 and not summary.failed
     assert _outputs(out) == _outputs(reference)
     assert not list(out.rglob(".*.part*"))
-    again = redact_archive(long_archive, out, ArchiveJob(workers=2))  # done: skipped
+    again = redact_archive(long_archive, out, resume)  # done: skipped
     assert again.resumed == 1
 
 

@@ -132,5 +132,6 @@ class Manifest:
 
 def _diff(header: dict[str, Any], settings: dict[str, Any]) -> str:
     old = header.get("settings") or {}
+    settings = json.loads(json.dumps(settings))  # as the header was written: tuples are lists there
     changed = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
     return "changed: " + ", ".join(changed) if changed else "unknown settings"
