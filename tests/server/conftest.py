@@ -6,6 +6,7 @@ Tests name their galleries uniquely, so they can share it in any order.
 
 from __future__ import annotations
 
+import time
 import warnings
 from pathlib import Path
 
@@ -38,8 +39,10 @@ def make_server(tmp_path_factory, recognizers):
 
     handles: list[ServerHandle] = []
 
-    def make(policy: str | None = POLICY, **settings) -> ServerHandle:
-        data = tmp_path_factory.mktemp("service")
+    def make(policy: str | None = POLICY, *, data: Path | None = None, **settings) -> ServerHandle:
+        """A service on a fresh data directory (or on ``data``, another service's, to start it again).
+        It answers once its galleries are loaded for search, as a load balancer would wait."""
+        data = data or tmp_path_factory.mktemp("service")
         if policy is not None:
             (data / "policy.toml").write_text(policy)
         values = {"retention_every_hours": 0, "rate_limit_per_minute": 0, "model_workers": 2, **settings}
@@ -49,6 +52,9 @@ def make_server(tmp_path_factory, recognizers):
         client.__enter__()
         handle = ServerHandle(app, client, data)
         handles.append(handle)
+        deadline = time.monotonic() + 120
+        while handle.service.warming.state == "loading" and time.monotonic() < deadline:
+            time.sleep(0.01)
         return handle
 
     yield make

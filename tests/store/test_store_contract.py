@@ -228,6 +228,37 @@ def test_bulk_enroll(store: Store) -> None:
         store.find_subject("staff", "new")
 
 
+def test_warm_loads_a_gallery_before_its_first_search(store_url: str, faces) -> None:
+    from faceledger.engine import Engine
+    from faceledger.store import open_store
+
+    with open_store(store_url) as writer:
+        ids = enroll_people(writer, faces)
+        with writer.transaction() as tx:
+            tx.create_gallery("empty", settings())
+    with open_store(store_url) as store:  # another process's view: nothing held yet
+        held = _held(store)
+        assert held == set()
+        assert store.warm("staff") == len(PEOPLE) and store.warm("empty") == 0
+        assert len(_held(store)) == len(PEOPLE)
+        with pytest.raises(NotFoundError):
+            store.warm("visitors")
+        with pytest.raises(InputError):
+            store.warm("no spaces/slashes")
+        probe = faces[PEOPLE[2]][1].vector
+        assert store.search("staff", probe, k=1)[0][0].subject_id == ids[PEOPLE[2]]
+        engine = Engine(store, recognizer="yunet-sface")
+        seen: list[tuple[str, int, int]] = []
+        assert engine.warm_galleries(lambda *step: seen.append(step)) == {"empty": 0, "staff": len(PEOPLE)}
+        assert [step[1:] for step in seen] == [(1, 2), (2, 2)] and {step[0] for step in seen} == {"empty", "staff"}
+
+
+def _held(store: Store) -> set[int]:
+    """The template ids a store holds in memory for search (a look inside, for tests)."""
+    indexes = store._indexes if store.backend == "sqlite" else store._memory._indexes  # type: ignore[attr-defined]
+    return {t for index in indexes.values() for t in index.template_ids}
+
+
 # -- transactions ------------------------------------------------------------------------
 def test_rollback_leaves_nothing(store: Store, faces) -> None:
     with store.transaction() as tx:

@@ -316,6 +316,9 @@ def test_the_url_chooses_the_search_and_the_rest_of_it_still_reaches_libpq(url: 
     with open_store(f"{url}{sep}search=pgvector&connect_timeout=5") as store:
         assert store._memory is None  # type: ignore[attr-defined]
         enroll(store, "g", unit_vectors(3, 16))
+        assert store.warm("g") == 0  # pgvector holds nothing in this process
+        with pytest.raises(NotFoundError):
+            store.warm("h")
     with open_store(f"{url}{sep}sync_seconds=0&search=memory") as store:
         assert store._memory is not None and store._memory._follower is None  # type: ignore[attr-defined]
         assert store.gallery_stats("g").templates == 3

@@ -263,6 +263,24 @@ def test_a_block_that_changed_is_read_unpacked_until_it_stays_unchanged() -> Non
     assert scanner._packed[0] is not None
 
 
+def test_prepare_packs_every_block_before_the_first_search_and_changes_no_answer() -> None:
+    from faceledger.store.planes import SPLIT_MIN
+
+    vecs = unit_vectors(SPLIT_MIN + 3_000, 21)
+    probes = vecs[[5, CHUNK + 7, SPLIT_MIN + 2_000]] + np.float32(0.01)
+    answers = []
+    for prepare in (False, True):
+        index = GalleryIndex(128, AnnOptions(), exact=lambda tids: vecs[tids], float32_up_to=0)
+        index.add(np.arange(len(vecs)), np.arange(len(vecs)), vecs)
+        if prepare:
+            index.prepare()
+            packed = index._scanner._packed
+            assert len(packed) == 3 and all(p is not None for p in packed)
+        answers.append(index.search(probes, 5))
+    assert answers[0] == answers[1]
+    assert [a[0][0] for a in answers[1]] == [5, CHUNK + 7, SPLIT_MIN + 2_000]
+
+
 def fuzz_gallery(seed: int, n: int) -> np.ndarray:
     """Rows of uneven variance per axis (so the principal axes matter) with near-ties; odd seeds: some not unit.
 

@@ -20,9 +20,11 @@ the credential the ledger records. The value types callers need are in
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import suppress
 from datetime import datetime
 from pathlib import Path
 
+from faceledger.errors import NotFoundError
 from faceledger.governance.policy import Policy, load_policy
 from faceledger.recognizer import Recognizer
 
@@ -68,6 +70,21 @@ class Engine(PhotoOps, GalleryOps, IdentifyOps, OversightOps, KeyOps, IdentityOp
         """What a readiness check reports: the ledger's last ``seq`` and the store backend (raises
         if the store cannot be read)."""
         return {"ledger_seq": self.store.ledger_head().seq, "store": self.store.backend}
+
+    def warm_galleries(self, progress: Callable[[str, int, int], None] | None = None) -> dict[str, int]:
+        """Load every gallery's search index now, so that no request pays for it (a million templates
+        take seconds to read). Returns the templates held per gallery. It searches no one and returns
+        no one, so it needs no actor and writes no ledger entry; every search still does both.
+        ``progress(gallery, done, total)`` is called after each gallery. A gallery deleted meanwhile
+        is skipped."""
+        names = [g.name for g in self.store.list_galleries()]
+        held: dict[str, int] = {}
+        for done, name in enumerate(names, 1):
+            with suppress(NotFoundError):  # deleted since the list was read
+                held[name] = self.store.warm(name)
+            if progress is not None:
+                progress(name, done, len(names))
+        return held
 
     @classmethod
     def open(

@@ -64,6 +64,9 @@ def _lifespan(service: Service) -> Callable[[FastAPI], Any]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tasks = [asyncio.create_task(service.metrics.watch_loop())]
+        if service.settings.warm_galleries:
+            service.warming.state = "loading"  # not ready from the first request on, until loaded
+            tasks.append(asyncio.create_task(anyio.to_thread.run_sync(service.warm_galleries)))
         if service.settings.retention_every_hours > 0:
             tasks.append(asyncio.create_task(_retention_loop(service)))
         try:
@@ -71,6 +74,9 @@ def _lifespan(service: Service) -> Callable[[FastAPI], Any]:
         finally:
             for task in tasks:
                 task.cancel()
+            # A gallery load under way finishes first (a thread is not stopped half way), so whoever
+            # closes the store next does not close it under the load.
+            await asyncio.gather(*tasks, return_exceptions=True)
     return lifespan
 
 

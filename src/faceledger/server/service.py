@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -46,6 +47,27 @@ SETUP_ACTOR = SERVICE_ACTOR
 
 
 @dataclass
+class Warming:
+    """Where loading the galleries' search indexes at start-up stands (see :meth:`Service.warm_galleries`)."""
+
+    state: str = "off"  # "off" (not asked), "loading", "done" or "failed"
+    galleries: int = 0  # galleries loaded so far
+    total: int | None = None  # galleries to load, once listed
+    templates: int = 0
+    seconds: float = 0.0
+    error: str | None = None  # the exception's kind (public on /readyz; the log has its message)
+
+    def view(self) -> dict[str, Any]:
+        out = {"state": self.state, "galleries": self.galleries, "templates": self.templates,
+               "seconds": round(self.seconds, 3)}
+        if self.total is not None:
+            out["total"] = self.total
+        if self.error:
+            out["error"] = self.error
+        return out
+
+
+@dataclass
 class Service:
     """The state of one service process (see the module docstring)."""
 
@@ -57,6 +79,7 @@ class Service:
     limiter: RateLimiter
     first_admin_token: str | None = None
     created: list[str] = field(default_factory=list)
+    warming: Warming = field(default_factory=Warming)
 
     @property
     def policy(self) -> Policy:
@@ -84,7 +107,32 @@ class Service:
         """What /readyz reports; raises if the store cannot be read."""
         status = self.gov.status()
         return {"status": "ready", "model_id": self.gov.recognizer.model_id, "model_workers": self.pool.size,
-                "ledger_seq": status["ledger_seq"], "store": status["store"]}
+                "ledger_seq": status["ledger_seq"], "store": status["store"], "galleries": self.warming.view()}
+
+    def warm_galleries(self) -> Warming:
+        """Load every gallery's search index (``warm_galleries``): run once, on a thread, at start-up.
+
+        Until it ends, /readyz answers 503 ``warming``, so a load balancer sends no search that would
+        wait for a gallery's load (seconds per million templates). Searches that come anyway still
+        work: they wait for the gallery or load it. A failure is logged and ends the warming; each
+        gallery then loads at its first search, as without it."""
+        w = self.warming
+        w.state, start = "loading", time.perf_counter()
+
+        def step(name: str, done: int, total: int) -> None:
+            w.galleries, w.total, w.seconds = done, total, time.perf_counter() - start
+
+        try:
+            held = self.gov.warm_galleries(step)
+        except Exception as exc:  # noqa: BLE001 - searches load galleries themselves; readiness says why
+            w.state, w.error, w.seconds = "failed", type(exc).__name__, time.perf_counter() - start
+            log.warning("loading the galleries for search failed (each loads at its first search): %s: %s",
+                        w.error, exc)
+        else:
+            w.state, w.templates, w.seconds = "done", sum(held.values()), time.perf_counter() - start
+            log.info("galleries loaded for search: %d gallery(ies), %d template(s) in %.1f s", len(held),
+                     w.templates, w.seconds)
+        return w
 
     def close(self) -> None:
         self.pool.close()

@@ -59,6 +59,7 @@ class Settings(BaseModel):
     ``header_timeout_s``, its body without a pause over ``body_timeout_s`` and at ``body_min_rate``
     bytes/s on average, and read the answer without a pause over ``send_timeout_s``; at most
     ``max_connections`` are open; an idle kept-alive one closes after ``keep_alive_s``.
+    ``warm_galleries`` loads every gallery's search index at start-up (/readyz waits for it).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
@@ -83,6 +84,7 @@ class Settings(BaseModel):
     retention_every_hours: Annotated[float, Field(ge=0)] = 24.0
     admin_actor: Annotated[str, Field(min_length=1)] = "admin"
     metrics_public: bool = True
+    warm_galleries: bool = True
     log_level: str = "info"
     # connections and requests (see server/protocol.py and docs/service.md)
     max_requests: Annotated[int, _within(1, 100_000)] = 256

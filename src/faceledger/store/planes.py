@@ -116,6 +116,10 @@ class PlaneScanner:
         for j in range(lo // CHUNK, min(-(-hi // CHUNK), len(self._packed))):
             self._packed[j], self._steady[j] = None, 0
 
+    def prepare(self, codes: np.ndarray) -> None:
+        """Pack every block now, as the first scan would (so that scan is not the slow one)."""
+        self._ready(codes, len(codes))
+
     def _ready(self, codes: np.ndarray, n: int) -> None:
         """Pack the blocks that have not changed for ``PACK_AFTER`` scans; the others are read unpacked.
 

@@ -302,6 +302,16 @@ class PostgresStore:
             raise StoreError("this store searches through pgvector (search='pgvector'): it holds no gallery in memory")
         return self._memory.index(gallery)
 
+    def warm(self, gallery: str) -> int:
+        """Load ``gallery`` into this process's memory now, as its first search would; the templates
+        held (0 with ``search="pgvector"``, which holds nothing: PostgreSQL's own cache warms itself)."""
+        if self._memory is None:
+            self.get_gallery(gallery)  # the same NotFound as a search
+            return 0
+        index = self._memory.index(gallery)
+        index.prepare()
+        return len(index)
+
     def sync(self) -> None:
         """Apply the change log to the galleries held in memory now (searches and a thread do it anyway)."""
         if self._memory is not None:

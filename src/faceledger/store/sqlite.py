@@ -413,6 +413,12 @@ class SqliteStore:
             self._check_committed(row[0], gallery)
             return self._synced_index(row[0], row[3], row[10])
 
+    def warm(self, gallery: str) -> int:
+        """Load ``gallery``'s index now, as its first search would; the templates it holds."""
+        index = self.index(gallery)
+        index.prepare()
+        return len(index)
+
     def _check_committed(self, gid: int, name: str) -> None:
         """The index follows committed data only: refuse to search a gallery this open transaction changed."""
         if self._tx is not None and gid in self._tx.deltas:

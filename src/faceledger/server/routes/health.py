@@ -23,8 +23,13 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", responses={503: {"description": "Not ready."}})
 async def readyz(request: Request):
-    """Ready to serve: the models are loaded and the store answers."""
+    """Ready to serve: the models are loaded, the galleries loaded for search, and the store answers."""
     service = request.app.state.service
+    warming = service.warming
+    if warming.state == "loading":
+        done = f"{warming.galleries} of {warming.total}" if warming.total is not None else "listing"
+        raise ServiceError(503, "warming", f"loading the galleries for search ({done} galleries)",
+                           headers={"Retry-After": "1"}, galleries=warming.view())
     try:
         return JSONResponse(await anyio.to_thread.run_sync(service.ready))
     except Exception as exc:  # noqa: BLE001 - any failure means not ready
