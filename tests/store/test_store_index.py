@@ -169,6 +169,53 @@ def test_index_reads_float32_rows_only_for_the_re_score() -> None:
     assert 0 < len(fetched) < 2_000
 
 
+def _graph_index(n: int) -> tuple[GalleryIndex, np.ndarray]:
+    v = unit_vectors(n, 5)
+    index = GalleryIndex(128, AnnOptions(mode="on", background=False, m=8, ef_construction=64, ef_search=200))
+    index.add(np.arange(n), np.arange(n), v)
+    assert index.ann_ready
+    return index, v
+
+
+def _graph_vector(index: GalleryIndex, t: int) -> np.ndarray:
+    """What hnswlib's memory holds for a deleted id (a look inside the library, for the test only)."""
+    graph = index.ann._index  # type: ignore[union-attr]
+    graph.unmark_deleted(t)
+    try:
+        return np.asarray(graph.get_items([t]))[0]
+    finally:
+        graph.mark_deleted(t)
+
+
+def test_a_removed_template_is_overwritten_in_the_hnsw_graph_not_only_marked_deleted() -> None:
+    index, v = _graph_index(300)
+    graph = index.ann
+    index.remove(np.array([7, 150, 299]))
+    assert index.ann is graph and len(graph) == 297  # erased in place: the same graph
+    for t in (7, 150, 299):
+        assert not _graph_vector(index, t).any()  # zeros where the face's vector was
+    assert np.allclose(np.asarray(graph._index.get_items([8]))[0], v[8], atol=1e-6)  # the others kept
+    hits = index.search(v, k=1)
+    assert {h[0][0] for h in hits}.isdisjoint({7, 150, 299})
+    live = [i for i in range(300) if i not in (7, 150, 299)]
+    assert [hits[i][0][0] for i in live] == live
+
+
+def test_removing_more_than_can_be_erased_in_place_builds_the_graph_again_without_them() -> None:
+    from faceledger.store.ann import ERASE_IN_PLACE_MAX
+
+    index, v = _graph_index(300)
+    old = index.ann
+    gone = np.arange(0, 300, 7)[: ERASE_IN_PLACE_MAX + 5]
+    index.remove(gone)
+    assert index.ann is not old and index.ann_ready  # the old graph dropped, a new one built from the codes
+    graph = index.ann._index  # type: ignore[union-attr]
+    assert graph.get_current_count() == 300 - len(gone)  # the removed never entered it, not even deleted
+    assert set(graph.get_ids_list()) == set(range(300)) - set(gone.tolist())
+    hits = index.search(v, k=1)
+    assert {h[0][0] for h in hits}.isdisjoint(set(gone.tolist()))
+
+
 def test_changes_during_a_background_build_are_replayed_on_the_graph() -> None:
     v = unit_vectors(500, 3)
     index = GalleryIndex(128, AnnOptions(mode="off", m=8, ef_construction=64, ef_search=200))
@@ -181,9 +228,26 @@ def test_changes_during_a_background_build_are_replayed_on_the_graph() -> None:
     index.add(np.arange(400, 500), np.arange(400, 500), v[400:])
     index._build(*snapshot)
     assert index.ann_ready and len(index.ann) == len(index) == 400
+    # 100 removed during the build: too many to overwrite in place, so that graph was built again
+    graph = index.ann._index  # type: ignore[union-attr]
+    assert graph.get_current_count() == 400 and set(graph.get_ids_list()) == set(range(100, 500))
     hits = index.search(v, k=1)
     assert all(h[0][0] >= 100 for h in hits)  # removed templates are never returned
     assert [h[0][0] for h in hits[100:]] == list(range(100, 500))
+
+
+def test_many_removals_during_a_background_build_make_it_build_again() -> None:
+    v = unit_vectors(400, 4)
+    index = GalleryIndex(128, AnnOptions(mode="off", m=8, ef_construction=64, ef_search=200))
+    index.add(np.arange(400), np.arange(400), v)
+    index.options = AnnOptions(mode="on", background=False, m=8, ef_construction=64, ef_search=200)
+    index._building = []
+    snapshot = (index._tids[:400].copy(), index._vecs[:400].copy())
+    index.remove(np.arange(0, 100))  # more than can be overwritten in the graph the build is making
+    index._build(*snapshot)
+    graph = index.ann._index  # type: ignore[union-attr]
+    assert graph.get_current_count() == 300  # built again from the 300 left, none kept as deleted
+    assert set(graph.get_ids_list()) == set(range(100, 400))
 
 
 def test_sqlite_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

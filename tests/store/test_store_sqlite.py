@@ -129,6 +129,27 @@ def test_templates_are_encrypted_and_erasure_leaves_no_readable_copy(tmp_path: P
     store.close()
 
 
+def test_a_dropped_gallery_and_a_closed_store_overwrite_the_index_arrays(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "fl.db")
+    v = unit_vectors(40, 9)
+    for name in ("staff", "visitors"):
+        with store.transaction() as tx:
+            tx.create_gallery(name, settings())
+            for i in range(20):
+                tx.add_template(tx.add_subject(name, f"{name}-{i}").id, new_template(v[i], f"p{i}"))
+        store.search(name, v[0], k=1)  # loaded
+    staff, visitors = (store.index(name) for name in ("staff", "visitors"))
+    held = [a for a in (staff._codes, staff._codes2, staff._vecs) if a is not None]
+    assert all(a.any() for a in held)
+    with store.transaction() as tx:
+        tx.delete_gallery("staff", cascade=True)
+    assert len(staff) == 0 and not any(a.any() for a in held)  # zeroed, not just let go
+    assert len(visitors) == 20
+    held = [a for a in (visitors._codes, visitors._codes2, visitors._vecs) if a is not None]
+    store.close()
+    assert len(visitors) == 0 and not any(a.any() for a in held)
+
+
 def test_a_ciphertext_moved_to_another_subject_does_not_decrypt(tmp_path: Path) -> None:
     db = tmp_path / "fl.db"
     with SqliteStore(db) as store:

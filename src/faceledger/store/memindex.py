@@ -188,12 +188,13 @@ class GalleryIndex:
                 self._scanner.changed(last, last + 1)
                 self._n = last
             gone = np.array(present, np.int64)
-            if self._ann is not None and len(gone):
-                self._ann.remove(gone)
+            if self._ann is not None and len(gone) and not self._ann.erase(gone):
+                self._ann = None  # its memory still held the removed vectors: dropped, built again below
             if self._building is not None and len(gone):
                 self._building.append(("remove", gone, None))
             if self._ann is not None and self._n < self.options.min_templates // 2 and self.options.mode == "auto":
                 self._ann = None
+        self._maybe_build()
 
     def clear(self) -> None:
         """Remove every template, overwriting the arrays (the HNSW index, if any, is dropped)."""
@@ -289,13 +290,18 @@ class GalleryIndex:
                 self._building = None
             raise
         with self._lock:
+            erased = True
             for op, ids, v in self._building or []:
                 if op == "add":
                     ann.add(ids, v)
-                else:
-                    ann.remove(ids)
+                elif not ann.erase(ids):
+                    erased = False  # too many removed meanwhile to overwrite them in place: build again
+                    break
             self._building = None
-            self._ann = ann
+            self._ann = ann if erased else None
+        if not erased:
+            del ann
+            self._maybe_build()
 
     def wait_for_ann(self, timeout: float | None = None) -> bool:
         """Wait for a background build to finish; ``True`` if an HNSW index is in use."""

@@ -199,6 +199,8 @@ class SqliteStore:
 
     def close(self) -> None:
         with self._lock:
+            for index in self._indexes.values():
+                index.clear()  # overwritten, not just let go: erased faces leave this process's memory
             self._indexes.clear()
             if self._erase_pending:
                 self.checkpoint()
@@ -233,7 +235,7 @@ class SqliteStore:
             if index is None:
                 continue
             if delta.dropped:
-                del self._indexes[gid]
+                self._indexes.pop(gid).clear()
             elif index.version == delta.before:
                 if delta.removes:
                     index.remove(np.array(delta.removes, np.int64))
@@ -426,7 +428,10 @@ class SqliteStore:
 
     def _synced_index(self, gid: int, dimension: int, version: int) -> GalleryIndex:
         index = self._indexes.get(gid)
-        if index is None or index.dimension != dimension:
+        if index is not None and index.dimension != dimension:  # the gallery's model changed
+            index.clear()
+            index = None
+        if index is None:
             index = self._indexes[gid] = GalleryIndex(dimension, self.ann, version=-1, lock=self._lock,
                                                       exact=lambda tids: self._exact_rows(tids, dimension))
         if index.version != version:
