@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import psycopg
 import pytest
-from storehelp import Face, new_template, settings, unit_vectors
+from storehelp import MODEL, Face, new_template, settings, unit_vectors
 
 from faceledger.errors import ConfigError, InputError, ModelMismatchError, NotFoundError, StoreError
 from faceledger.store import BulkSubject, open_store, pg_memory
@@ -82,6 +82,39 @@ def test_real_faces_find_their_mates(url: str, faces: dict[str, tuple[Face, Face
         got = store.search("g", np.stack([faces[p][1].vector for p in people]), k=3)
     assert [c[0].subject_id for c in got] == ids
     assert [c[0].external_ref for c in got] == people
+
+
+def test_a_gallery_s_first_search_is_postgresql_s_exact_scan_and_the_second_reads_it(url: str) -> None:
+    vecs = unit_vectors(300, 12)
+    with open_store(url, sync_seconds=0) as w:
+        ids = enroll(w, "g", vecs)
+        with w.transaction() as tx:
+            tx.create_gallery("other-model", settings(model_id="another-model"))
+    probes = vecs[[3, 100, 250]] + np.float32(0.02)
+    probes /= np.linalg.norm(probes, axis=1, keepdims=True)
+    want = np.argsort(-(probes @ vecs.T), axis=1)[:, :5]  # numpy's exact top 5 (one template per subject)
+    with open_store(url, sync_seconds=0) as s:
+        memory = s._memory  # type: ignore[attr-defined]
+        first = s.search("g", probes, k=5)
+        assert memory.galleries_held == 0  # answered in SQL: nothing read into memory
+        second = s.search("g", probes, k=5)
+        assert memory.galleries_held == 1  # the second search read the gallery
+        for a, b, w in zip(first, second, want, strict=True):
+            assert [c.subject_id for c in a] == [c.subject_id for c in b] == [ids[i] for i in w]
+            assert np.allclose([c.score for c in a], [c.score for c in b], atol=1e-5)
+            assert [c.rank for c in a] == [1, 2, 3, 4, 5]
+        with pytest.raises(NotFoundError):
+            s.search("nobody", probes, k=1)  # the same errors by either path
+        with pytest.raises(ModelMismatchError):
+            s.search("other-model", probes, k=1, model_id=MODEL)
+    with open_store(url, sync_seconds=0) as s:
+        s.warm("g")  # read: every search is in memory
+        assert s.search("g", probes, k=5) == second and s._memory.galleries_held == 1  # type: ignore[attr-defined]
+    with open_store(url, sync_seconds=0) as s:
+        from faceledger.store.postgres import FIRST_SEARCH_SQL_PROBES
+
+        many = vecs[: FIRST_SEARCH_SQL_PROBES + 1]  # a scan each would cost more than the read
+        assert top1(s, "g", many) == ids[: len(many)] and s._memory.galleries_held == 1  # type: ignore[attr-defined]
 
 
 def test_another_store_s_enrolments_and_erasures_are_seen_by_the_next_search(
@@ -181,8 +214,8 @@ def test_an_error_half_way_through_a_sync_leaves_nothing_half_applied(
     vecs = unit_vectors(50, 9)
     ids = enroll(b, "g", vecs[:40])
     enroll(b, "h", vecs[:5], prefix="h")
+    a.warm("g"), a.warm("h")  # both held
     assert top1(a, "g", vecs[:40]) == ids
-    a.search("h", vecs[:1], k=1)
     more = enroll(b, "g", vecs[40:], prefix="m", create=False)
     with b.transaction() as tx:
         tx.remove_subject(ids[1])
@@ -202,7 +235,7 @@ def test_the_follower_thread_takes_erased_templates_out_of_memory_without_a_sear
     vecs = unit_vectors(10, 10)
     with open_store(url, sync_seconds=0.2) as a, open_store(url, sync_seconds=0) as b:
         ids = enroll(b, "g", vecs)
-        a.search("g", vecs[:1], k=1)
+        a.warm("g")
         held = a._memory._indexes[gallery_id(url, "g")]  # type: ignore[union-attr]
         erased = b.list_templates(ids[2])[0].id
         with b.transaction() as tx:
