@@ -7,9 +7,10 @@ galleries it searches in memory, as the SQLite store does (:class:`~.memindex.Ga
 int8 codes in two planes, every row bounded, the best re-scored in float32: the exact
 top-k), and PostgreSQL stays the one copy of record:
 
-* A gallery is read into memory by its second search (its first is PostgreSQL's exact scan,
-  cheaper for a process that searches once) or by :meth:`MemorySearch.index` (the service
-  reads every gallery at start-up), with one binary ``COPY`` of its partition (id, subject,
+* A gallery is read into memory once this process's searches of it have cost about as much in
+  PostgreSQL's exact scans as the read would (:meth:`MemorySearch.scan_in_sql`: a process
+  that searches once never reads it), or by :meth:`MemorySearch.index` (the service reads
+  every gallery at start-up), with one binary ``COPY`` of its partition (id, subject,
   vector), in the search's snapshot.
 * Every change to ``templates`` is written to ``template_changes`` by a row trigger
   (:mod:`.postgres_schema`): the template's id only, numbered in commit order. Before
@@ -46,12 +47,15 @@ from .memindex import AnnOptions, GalleryIndex
 from .postgres_schema import partition_name
 from .postgres_tx import pg_errors
 
-__all__ = ["KEEP_LOG_SQL", "MemorySearch", "prune_changes"]
+__all__ = ["KEEP_LOG_SQL", "SQL_SCANS_PER_READ", "MemorySearch", "prune_changes"]
 
 log = logging.getLogger("faceledger.store")
 
 KEEP_LOG_SQL = "interval '1 day'"  # how long the change log keeps a change
 BATCH = 20_000  # rows read from a COPY before they are added to the index
+#: Reading a gallery costs about this many PostgreSQL exact scans of its partition (13-20 measured at a
+#: million: bench/warm_start.py): that many probes of a gallery are scanned in SQL before it is read.
+SQL_SCANS_PER_READ = 12
 RELOAD_MIN = 10_000  # more changes than this (and than a quarter of the gallery): read the gallery again
 COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 
@@ -74,7 +78,7 @@ class MemorySearch:
         self._conn: psycopg.Connection | None = None  # the snapshot in use (under the lock)
         self._stop = threading.Event()
         self._follower: threading.Thread | None = None
-        self._asked: set[str] = set()  # galleries searched or read by name in this process
+        self._scanned: dict[str, int] = {}  # probes answered by SQL scans per gallery name; -1: read
         self._asked_lock = threading.Lock()
         if sync_seconds > 0:
             self._follower = threading.Thread(target=self._follow, args=(sync_seconds,), daemon=True,
@@ -126,20 +130,25 @@ class MemorySearch:
         with pg_errors("load the gallery"), self._snapshot() as conn:
             index = self._synced(conn, gallery, None)
         with self._asked_lock:
-            self._asked.add(gallery)
+            self._scanned[gallery] = -1
         return index
 
-    def first_ask(self, gallery: str) -> bool:
-        """True the first time ``gallery`` is searched in this process (and not read by :meth:`index`).
+    def scan_in_sql(self, gallery: str, probes: int) -> bool:
+        """Whether to answer this search of ``gallery`` (``probes`` probe rows) by PostgreSQL's exact scan
+        instead of reading the gallery into memory (a ski rental: rent until renting has cost the price).
 
-        That search is answered by PostgreSQL's exact scan instead: reading a gallery costs as much
-        as 15-20 such scans (at a million: 5 s against 0.3 s), which a one-off process (a CLI command)
-        never gets back. The second search reads the gallery.
+        Reading a gallery costs about as much as :data:`SQL_SCANS_PER_READ` scans of its partition (at
+        a million: 5 s against 0.3-0.4 s a probe). So the first searches of a gallery in this process
+        are scans, until their probes would pass that many; then the gallery is read. A process that
+        searches once (a CLI command) never pays the read; one that keeps searching pays at most about
+        twice what reading at once would have cost. A gallery read by :meth:`index` is never scanned.
         """
         with self._asked_lock:
-            if gallery in self._asked:
+            spent = self._scanned.get(gallery, 0)
+            if spent < 0 or spent + probes > SQL_SCANS_PER_READ:
+                self._scanned[gallery] = -1  # read (or being read): searched in memory from now on
                 return False
-            self._asked.add(gallery)
+            self._scanned[gallery] = spent + probes
             return True
 
     def sync(self) -> None:

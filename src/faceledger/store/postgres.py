@@ -58,9 +58,6 @@ log = logging.getLogger("faceledger.store")
 
 EF_SEARCH_MAX = 1000  # pgvector's limit for hnsw.ef_search
 SEARCH_KINDS = ("memory", "pgvector")
-#: A gallery's first search in a process with at most this many probes is PostgreSQL's exact scan
-#: (0.4 s a probe at a million); with more, reading the gallery (5 s) costs less.
-FIRST_SEARCH_SQL_PROBES = 8
 SYNC_SECONDS_MAX = 86_400.0  # the follower thread's longest pause (the change log keeps a day)
 PRUNE_EVERY_S = 3600.0  # a writer prunes the template change log at most this often (per store object)
 
@@ -254,10 +251,10 @@ class PostgresStore:
         """Top-``k`` subjects per probe row by best template cosine.
 
         ``search="memory"`` (the default): the exact top-k, from the gallery held in this
-        process and kept in step with the database (:mod:`.pg_memory`); a gallery's first search
-        in this process, unless :meth:`warm` read it, is PostgreSQL's exact scan of its partition
-        instead (0.4 s a probe at a million, where reading it takes 5 s), and the second reads it
-        (so does a first search of more than :data:`FIRST_SEARCH_SQL_PROBES` probes).
+        process and kept in step with the database (:mod:`.pg_memory`); a gallery's first searches
+        in this process, unless :meth:`warm` read it, are PostgreSQL's exact scans of its partition
+        instead (0.4 s a probe at a million, where reading it takes 5 s), until about as many
+        probes as a read costs (:data:`.pg_memory.SQL_SCANS_PER_READ`); the next search reads it.
         ``search="pgvector"``:
         through the partition's pgvector index; ``ef_search`` overrides the store's for an HNSW
         index (raised to the number of rows fetched); an IVFFlat index reads the store's
@@ -267,8 +264,7 @@ class PostgresStore:
             if ef_search is not None:
                 raise InputError("ef_search applies to a store opened with search='pgvector'; "
                                  "the in-memory search is exact")
-            first = self._memory.first_ask(gallery)
-            if first and (np.ndim(probes) < 2 or len(probes) <= FIRST_SEARCH_SQL_PROBES):
+            if self._memory.scan_in_sql(gallery, 1 if np.ndim(probes) < 2 else len(probes)):
                 return self._sql_search(gallery, probes, k, model_id, True, None)  # cheaper than reading it
             return self._memory.search(gallery, probes, k, model_id, exact)
         return self._sql_search(gallery, probes, k, model_id, exact, ef_search)
