@@ -79,7 +79,7 @@ class MemorySearch:
         self._stop = threading.Event()
         self._follower: threading.Thread | None = None
         self._scanned: dict[str, int] = {}  # probes answered by SQL scans per gallery name; -1: read
-        self._asked_lock = threading.Lock()
+        self._scanned_lock = threading.Lock()
         if sync_seconds > 0:
             self._follower = threading.Thread(target=self._follow, args=(sync_seconds,), daemon=True,
                                               name="faceledger-pg-follow")
@@ -129,7 +129,7 @@ class MemorySearch:
         """The in-memory index of ``gallery``, loaded and in step with the database now."""
         with pg_errors("load the gallery"), self._snapshot() as conn:
             index = self._synced(conn, gallery, None)
-        with self._asked_lock:
+        with self._scanned_lock:
             self._scanned[gallery] = -1
         return index
 
@@ -143,7 +143,7 @@ class MemorySearch:
         searches once (a CLI command) never pays the read; one that keeps searching pays at most about
         twice what reading at once would have cost. A gallery read by :meth:`index` is never scanned.
         """
-        with self._asked_lock:
+        with self._scanned_lock:
             spent = self._scanned.get(gallery, 0)
             if spent < 0 or spent + probes > SQL_SCANS_PER_READ:
                 self._scanned[gallery] = -1  # read (or being read): searched in memory from now on
