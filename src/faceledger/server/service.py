@@ -115,7 +115,7 @@ class Service:
         Until it ends, /readyz answers 503 ``warming``, so a load balancer sends no search that would
         wait for a gallery's load (seconds per million templates). Searches that come anyway still
         work: they wait for the gallery or load it. A failure is logged and ends the warming; each
-        gallery then loads at its first search, as without it."""
+        gallery is then read when searched, as without it."""
         w = self.warming
         w.state, start = "loading", time.perf_counter()
 
@@ -126,7 +126,7 @@ class Service:
             held = self.gov.warm_galleries(step)
         except Exception as exc:  # noqa: BLE001 - searches load galleries themselves; readiness says why
             w.state, w.error, w.seconds = "failed", type(exc).__name__, time.perf_counter() - start
-            log.warning("loading the galleries for search failed (each loads at its first search): %s: %s",
+            log.warning("loading the galleries for search failed (each is read when searched): %s: %s",
                         w.error, exc)
         else:
             w.state, w.templates, w.seconds = "done", sum(held.values()), time.perf_counter() - start
