@@ -98,7 +98,7 @@ def test_a_failed_load_is_reported_and_searches_still_load_their_gallery(make_se
     monkeypatch.setattr(Engine, "warm_galleries", broken)
     handle = make_server(data=data)
     r = handle.client.get("/readyz")
-    assert r.status_code == 200  # the store answers; galleries load at their first search
+    assert r.status_code == 200  # the store answers; galleries are read when searched
     galleries = r.json()["galleries"]
     assert galleries == {"state": "failed", "galleries": 0, "templates": 0, "seconds": galleries["seconds"],
                          "error": "StoreUnavailableError"}  # the kind only: /readyz is public
