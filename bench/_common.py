@@ -11,6 +11,7 @@ import importlib.metadata
 import os
 import platform
 import shlex
+import socket
 import statistics
 import sys
 import time
@@ -185,3 +186,10 @@ def reproduce_command(argv: Sequence[str] | None = None) -> str:
     if os.environ.get("FACELEDGER_TESTDATA"):
         env = f"FACELEDGER_TESTDATA={shlex.quote(os.environ['FACELEDGER_TESTDATA'])} "
     return f"cd {shlex.quote(str(REPO_ROOT))} && {env}.venv/bin/python {shlex.join([script_arg, *argv[1:]])}"
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for a server a benchmark starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

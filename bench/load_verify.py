@@ -28,7 +28,6 @@ import argparse
 import io
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -40,7 +39,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from _common import load_average, machine_rows, md_table, reproduce_command, testdata_dir
+from _common import free_port, load_average, machine_rows, md_table, reproduce_command, testdata_dir
 
 CLI = ("import typer\nfrom faceledger.cli.serve_command import register\n"
        "app = typer.Typer(add_completion=False)\napp.callback()(lambda: None)\nregister(app)\napp()\n")
@@ -58,12 +57,6 @@ def photo_640x480(path: Path) -> bytes:
     out = io.BytesIO()
     Image.fromarray(wide).save(out, "JPEG", quality=90)
     return out.getvalue()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:

@@ -39,7 +39,16 @@ import numpy as np
 from _common import md_table, reproduce_command
 from identify_lfw import lfw_templates
 from pg_ivf import bq_rerank_recall, ensure_side, exact_sql_search, hnsw_sql_search, ivf_search, parse_variants
-from search_scale import STRONG, Dataset, bulk_subjects, default_threshold, fit_distractors, make_dataset, pg_settings
+from search_scale import (
+    STRONG,
+    Dataset,
+    bulk_subjects,
+    default_threshold,
+    fit_distractors,
+    make_dataset,
+    pg_settings,
+    rss_mb,
+)
 
 GALLERY = "bench"
 
@@ -240,11 +249,6 @@ def store_url(store) -> str:  # noqa: ANN001
     with store._conn() as conn:
         info = conn.info
         return f"postgresql://{info.user}@/{info.dbname}?host={info.host}&port={info.port}"
-
-
-def rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
 
 
 LOAD: dict[str, float] = {}

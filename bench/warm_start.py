@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,21 +30,11 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from _common import load_average, md_table, reproduce_command
+from _common import free_port, load_average, md_table, reproduce_command
 from pg_scale import GALLERY, loaded_size, server_at, stop
+from search_scale import rss_mb
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def rss_of(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
 
 
 def start_service(url: str, warm: bool, timeout: float) -> list[str]:
@@ -73,7 +62,7 @@ def start_service(url: str, warm: bool, timeout: float) -> list[str]:
                 except httpx.HTTPError:
                     pass
                 time.sleep(0.05)
-            rss = rss_of(proc.pid) if proc.poll() is None else float("nan")
+            rss = rss_mb(proc.pid) if proc.poll() is None else float("nan")
         finally:
             proc.terminate()
             proc.wait(60)

@@ -103,8 +103,12 @@ class GalleryIndex:
     @property
     def nbytes(self) -> int:
         """Bytes of the arrays held (codes, ids, residual bound; a float32 copy if kept)."""
-        held = sum(a.nbytes for a in (self._codes, self._codes2, self._tids, self._sids, self._resid, self._bound))
-        return held + self._scanner.nbytes + (0 if self._vecs is None else self._vecs.nbytes)
+        return sum(a.nbytes for a in self._row_arrays()) + self._scanner.nbytes
+
+    def _row_arrays(self) -> list[np.ndarray]:
+        """Every array with a row per template (the float32 copy too, while kept)."""
+        arrays = [self._codes, self._codes2, self._tids, self._sids, self._resid, self._bound, self._vecs]
+        return [a for a in arrays if a is not None]
 
     def prepare(self) -> None:
         """Do now what the first search would do before it scans: pack plane 1 for the int8 kernel
@@ -176,8 +180,7 @@ class GalleryIndex:
             present = tids[self._row.rows(tids) >= 0].tolist()
             for t in present:
                 i, last = self._row.pop(t), self._n - 1
-                arrays = [a for a in (self._codes, self._codes2, self._tids, self._sids, self._resid, self._bound,
-                                      self._vecs) if a is not None]
+                arrays = self._row_arrays()
                 if i != last:
                     for a in arrays:
                         a[i] = a[last]
@@ -201,9 +204,8 @@ class GalleryIndex:
         with self._lock:
             if self._building is not None:
                 self._building.append(("remove", self._row.ids().copy(), None))
-            for a in (self._codes, self._codes2, self._tids, self._sids, self._resid, self._bound, self._vecs):
-                if a is not None:
-                    a[:] = 0
+            for a in self._row_arrays():
+                a[:] = 0
             self._scanner.changed(0, self._n)
             self._n, self._row, self._ann = 0, RowMap(), None
 
@@ -300,7 +302,7 @@ class GalleryIndex:
             self._building = None
             self._ann = ann if erased else None
         if not erased:
-            del ann
+            del ann  # let the dropped graph go before a synchronous build makes the next one
             self._maybe_build()
 
     def wait_for_ann(self, timeout: float | None = None) -> bool:

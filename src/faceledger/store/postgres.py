@@ -62,6 +62,11 @@ SYNC_SECONDS_MAX = 86_400.0  # the follower thread's longest pause (the change l
 PRUNE_EVERY_S = 3600.0  # a writer prunes the template change log at most this often (per store object)
 
 
+def default_index(search: str) -> str:
+    """The pgvector index new partitions get: none for the in-memory search, which reads none."""
+    return "none" if search == "memory" else "hnsw"
+
+
 def _configure(conn: psycopg.Connection) -> None:
     register_vector(conn)
     conn.execute("SET TIME ZONE 'UTC'")
@@ -80,7 +85,7 @@ class PostgresStore:
         if (isinstance(sync_seconds, bool) or not isinstance(sync_seconds, int | float)
                 or not 0 <= sync_seconds <= SYNC_SECONDS_MAX):
             raise ConfigError(f"sync_seconds must be a number >= 0 and <= {SYNC_SECONDS_MAX:g}, not {sync_seconds!r}")
-        self.hnsw = hnsw or HnswParams(index="none" if search == "memory" else "hnsw")
+        self.hnsw = hnsw or HnswParams(index=default_index(search))
         with pg_errors("connect to PostgreSQL"):
             with psycopg.connect(url, autocommit=True, connect_timeout=int(timeout_s)) as conn:
                 migrate(conn)
@@ -358,7 +363,7 @@ def open_postgres(url: str, **options: Any) -> PostgresStore:
     """
     hnsw_keys = {"m", "ef_construction", "ef_search", "build_memory", "bulk_rebuild_min", "index", "lists", "probes"}
     index_options = {k: options.pop(k) for k in list(options) if k in hnsw_keys}
-    index_options.setdefault("index", "none" if options.get("search", "memory") == "memory" else "hnsw")
+    index_options.setdefault("index", default_index(options.get("search", "memory")))
     hnsw = HnswParams(**index_options)
     try:
         return PostgresStore(url, hnsw=hnsw, **options)
